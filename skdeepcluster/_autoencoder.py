@@ -1,0 +1,216 @@
+"""AutoEncoder: the pretraining every clusterer starts from, as a transformer of its own."""
+
+from numbers import Integral, Real
+
+import torch
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import _BaseDeep
+from ._losses import reconstruction_mse
+from ._training import DeepNet, as_tensor, make_net, to_numpy
+from .nn import AutoEncoderModule
+
+_OPTIMIZERS = {"adam": (torch.optim.Adam, {}), "sgd": (torch.optim.SGD, {"momentum": 0.9})}
+
+
+class _AutoEncoderNet(DeepNet):
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return reconstruction_mse(y_pred[0], X)
+
+
+def history_records(net):
+    """A skorch history as a list of per-epoch dicts, without the per-batch records."""
+    return [{k: v for k, v in row.items() if k != "batches"} for row in net.history]
+
+
+class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
+    """Fully connected autoencoder trained to reconstruct its input (MSE).
+
+    The encoder is ``n_features -> hidden_dims -> latent_dim`` with ReLU between linear
+    layers and a linear embedding; the decoder mirrors it. This is the pretraining of
+    every clusterer of the package; fit it once and pass it to several clusterers
+    (``autoencoder=``) to compare them from the same starting point.
+
+    Parameters
+    ----------
+    hidden_dims : tuple of int, default=(500, 500, 2000)
+        Widths of the hidden layers of the encoder (the decoder mirrors them).
+    latent_dim : int, default=10
+        Dimension of the embedding.
+    max_epochs : int, default=50
+        Passes over the data.
+    batch_size : int, default=256
+        Samples per gradient step.
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : {"adam", "sgd"}, default="adam"
+        Adam, or SGD with momentum 0.9.
+    mixed_precision : bool, default=False
+        Train with bfloat16 autocast (much faster on CPUs with AMX and on recent GPUs);
+        parameters and outputs stay in the dtype of the data.
+    device : str or torch.device, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+        ``"mps"`` or a :class:`torch.device`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation and shuffling. Global RNG state is never touched.
+    verbose : int, default=0
+        0: silent; 1: one line per epoch; 2: also progress bars.
+    callbacks : list of skorch callbacks, default=None
+        Passed to the skorch net that trains the module (copied, never modified).
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained skorch net.
+    module_ : torch.nn.Module
+        The trained :class:`~skdeepcluster.nn.AutoEncoderModule`.
+    device_ : torch.device
+        The device the module was trained on.
+    history_ : list of dict
+        Per-epoch records (``train_loss``, ``dur``, ...).
+    n_iter_ : int
+        Number of epochs run.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit (only when X has string column names).
+
+    See Also
+    --------
+    DECClusterer : Deep embedded clustering, which starts from this pretraining.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepcluster import AutoEncoder
+    >>> X = np.random.RandomState(0).rand(64, 8).astype(np.float32)
+    >>> ae = AutoEncoder(hidden_dims=(16,), latent_dim=2, max_epochs=2,
+    ...                  random_state=0).fit(X)
+    >>> ae.transform(X).shape
+    (64, 2)
+    >>> ae.inverse_transform(ae.transform(X)).shape
+    (64, 8)
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseDeep._parameter_constraints,
+        "hidden_dims": [tuple, list],
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions(set(_OPTIMIZERS))],
+    }
+
+    def __init__(self, hidden_dims=(500, 500, 2000), latent_dim=10, max_epochs=50,
+                 batch_size=256, lr=1e-3, optimizer="adam", mixed_precision=False,
+                 device="auto", random_state=None, verbose=0, callbacks=None):
+        self.hidden_dims = hidden_dims
+        self.latent_dim = latent_dim
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.mixed_precision = mixed_precision
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (float32 is the fast path; float64 is kept as float64).
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : AutoEncoder
+            The fitted estimator.
+        """
+        return self._fit_validated(X)
+
+    def _fit(self, X, device, seed):
+        optimizer, optimizer_kwargs = _OPTIMIZERS[self.optimizer]
+        net = make_net(
+            _AutoEncoderNet, AutoEncoderModule,
+            dict(n_features=X.shape[1], hidden_dims=tuple(self.hidden_dims),
+                 latent_dim=self.latent_dim),
+            X=X, optimizer=optimizer, lr=self.lr, optimizer_kwargs=optimizer_kwargs,
+            max_epochs=self.max_epochs, batch_size=self.batch_size, device=device,
+            seed=seed, verbose=self.verbose, callbacks=self.callbacks,
+            mixed_precision=self.mixed_precision,
+        )
+        net.initialize()
+        if self.max_epochs > 0:
+            net.partial_fit(as_tensor(X, device, net.dtype))
+        return {"net_": net, "history_": history_records(net), "n_iter_": len(net.history)}
+
+    def transform(self, X):
+        """Embed ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to embed.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+            The embedding, in the dtype of ``X``.
+        """
+        X = self._validate_for_inference(X)
+        return to_numpy(self._forward(self.module_.encoder, X), X.dtype)
+
+    def inverse_transform(self, X):
+        """Decode embeddings back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, latent_dim)
+            Embeddings, e.g. from :meth:`transform`.
+
+        Returns
+        -------
+        X_rec : ndarray of shape (n_samples, n_features_in_)
+            Reconstructions, in the dtype of the input.
+        """
+        from sklearn.utils import check_array
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        Z = check_array(X, dtype=["float64", "float32"])
+        if Z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"X has {Z.shape[1]} features, but inverse_transform expects "
+                f"latent_dim={self.latent_dim} features."
+            )
+        return to_numpy(self._forward(self.module_.decoder, Z), Z.dtype)
+
+    def score(self, X, y=None):
+        """Negative mean squared reconstruction error of ``X`` (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            ``-mean((X - decode(encode(X)))**2)``.
+        """
+        X = self._validate_for_inference(X)
+        sse = self._forward(lambda xb: ((self.module_(xb)[0] - xb) ** 2).sum(1), X)
+        return -float(sse.sum()) / X.size
+
+    @property
+    def _n_features_out(self):
+        return self.module_.encoder[-1].out_features

@@ -1,0 +1,244 @@
+"""Base classes: validation, devices, seeding, the fit skeleton and batched inference."""
+
+import copy
+from abc import abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    clone,
+)
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+
+from ._kmeans import assign_nonempty, nearest_center
+from ._training import (
+    as_tensor,
+    draw_seed,
+    forward_chunks,
+    resolve_device,
+    seeded,
+    to_numpy,
+    torch_dtype,
+)
+
+_FIT_DTYPES = [np.float64, np.float32]
+
+
+_DEVICE = [str, torch.device]
+
+
+class _BaseDeep(BaseEstimator):
+    """What every estimator of the package shares.
+
+    Subclasses implement ``_fit(X, device, seed)`` returning a dict of fitted attributes;
+    ``_fit_validated`` sets them only when training succeeded, so a failed ``fit`` never
+    leaves a half-fitted (or corrupted) estimator behind. The trained skorch net is kept
+    as ``net_``; ``module_`` is its torch module.
+    """
+
+    _parameter_constraints: dict = {
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "mixed_precision": ["boolean"],
+        "device": _DEVICE,
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [list, tuple, None],
+    }
+
+    def _check_fit_data(self, X):
+        """Checks of the training data beyond ``validate_data`` (hook)."""
+
+    @abstractmethod
+    def _fit(self, X, device, seed):
+        """Train on validated ``X`` and return the fitted attributes as a dict."""
+
+    def _fit_validated(self, X):
+        saved = {k: v for k, v in vars(self).items()
+                 if k in ("n_features_in_", "feature_names_in_")}
+        try:
+            X = validate_data(self, X, dtype=_FIT_DTYPES, ensure_min_samples=2)
+            self._check_fit_data(X)
+            device = resolve_device(self.device)
+            seed = draw_seed(self.random_state)
+            with seeded(seed, device):
+                fitted = self._fit(X, device, seed)
+        except BaseException:
+            for k in ("n_features_in_", "feature_names_in_"):
+                vars(self).pop(k, None)
+            vars(self).update(saved)
+            raise
+        fitted["device_"] = device
+        vars(self).update(fitted)
+        return self
+
+    @property
+    def module_(self):
+        """The trained torch module (the skorch net's ``module_``)."""
+        return self.net_.module_
+
+    def _validate_for_inference(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=_FIT_DTYPES, reset=False)
+
+    def _forward(self, fn, X, module=None):
+        """``fn`` over ``X`` in chunks, on the device and in the dtype of ``module``.
+
+        ``module`` (default: the fitted ``module_``) is put in eval mode meanwhile.
+        """
+        module = self.module_ if module is None else module
+        param = next(module.parameters())
+        return forward_chunks(fn, X, module=module, device=param.device, dtype=param.dtype)
+
+    def __setstate__(self, state):
+        # skorch maps a net trained on CUDA to the CPU when CUDA is missing.
+        super().__setstate__(state)
+        if "net_" in state:
+            self.device_ = torch.device(self.net_.device)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _fit_autoencoder(autoencoder, X):
+    """Fit and return ``autoencoder`` (a module-level function so joblib can cache it)."""
+    return autoencoder.fit(X)
+
+
+class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin,
+                        _BaseDeep):
+    """Base class of the deep clusterers.
+
+    It validates the data, resolves the device, seeds torch, pretrains (or reuses) the
+    autoencoder, and provides batched ``transform``/``predict``. Subclasses implement
+    ``_fit`` (the method's clustering phase) and ``_embed_tensor``/``_assign``.
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseDeep._parameter_constraints,
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dims": [tuple, list],
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="both")],
+        "autoencoder": [HasMethods(["fit", "transform"]), None],
+        "memory": [None, str, HasMethods(["cache"])],
+    }
+
+    def _check_fit_data(self, X):
+        if X.shape[0] < self.n_clusters:
+            raise ValueError(
+                f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}."
+            )
+
+    # -- pretraining -------------------------------------------------------------------
+    def _pretrained_autoencoder(self, X, device, seed):
+        """A private copy of the pretrained autoencoder module, on ``device``.
+
+        ``autoencoder=None`` pretrains an :class:`AutoEncoder` built from this
+        estimator's parameters; an unfitted ``AutoEncoder`` is cloned and fitted; a
+        fitted one (possibly wrapped in ``FrozenEstimator``) is reused as is. The object
+        passed in is never modified. With ``memory``, pretraining is cached on disk.
+        """
+        from ._autoencoder import AutoEncoder
+
+        ae = self.autoencoder
+        ae = getattr(ae, "estimator", ae)  # sklearn.frozen.FrozenEstimator
+        if ae is None:
+            ae = AutoEncoder(
+                hidden_dims=tuple(self.hidden_dims), latent_dim=self.latent_dim,
+                max_epochs=self.pretrain_epochs, batch_size=self.batch_size,
+                lr=self.pretrain_lr, mixed_precision=self.mixed_precision,
+                device=device, random_state=seed, verbose=self.verbose,
+            )
+        elif not isinstance(ae, AutoEncoder):
+            raise TypeError(
+                f"autoencoder must be a skdeepcluster.AutoEncoder (fitted or not), got "
+                f"{type(ae).__name__}."
+            )
+        try:
+            check_is_fitted(ae)
+        except Exception:  # NotFittedError: fit a clone, never the object passed in
+            ae = clone(ae)
+            if ae.random_state is None:
+                ae.set_params(random_state=seed)
+            ae = check_memory(self.memory).cache(_fit_autoencoder)(ae, X)
+        if ae.n_features_in_ != X.shape[1]:
+            raise ValueError(
+                f"The autoencoder was fitted on {ae.n_features_in_} features but X has "
+                f"{X.shape[1]} features."
+            )
+        return copy.deepcopy(ae.module_).to(device=device, dtype=torch_dtype(X))
+
+    def _initial_clustering(self, Z, seed, n_init):
+        """k-means on the pretrained embedding ``Z`` (tensor): ``(centers, labels)``."""
+        from ._kmeans import kmeans
+
+        centers, labels, _ = kmeans(to_numpy(Z), self.n_clusters, n_init=n_init, seed=seed)
+        return centers, labels
+
+    # -- inference ---------------------------------------------------------------------
+    @abstractmethod
+    def _embed_tensor(self, xb):
+        """The embedding of a batch (tensor in, tensor out)."""
+
+    def _embed(self, X):
+        return self._forward(self._embed_tensor, X)
+
+    def transform(self, X):
+        """Embed ``X`` in the learned latent space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_features_out)
+            The embedding, in the dtype of ``X``.
+        """
+        X = self._validate_for_inference(X)
+        return to_numpy(self._embed(X), X.dtype)
+
+    def predict(self, X):
+        """Predict the cluster of each sample of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Index of the cluster each sample belongs to.
+        """
+        X = self._validate_for_inference(X)
+        return self._assign(self._embed(X))
+
+    def _assign(self, Z):
+        """Labels of embedded rows: nearest cluster centre (hook)."""
+        centers = torch.as_tensor(self.cluster_centers_, device=Z.device, dtype=Z.dtype)
+        return to_numpy(nearest_center(Z, centers))
+
+    @staticmethod
+    def _final_assignment(Z, centers):
+        """Centres with empty clusters reseeded and the matching labels (numpy)."""
+        return assign_nonempty(to_numpy(Z), np.asarray(centers))
+
+    @property
+    def _n_features_out(self):
+        return self.cluster_centers_.shape[1]
+
+

@@ -1,0 +1,305 @@
+"""Deep Embedded Clustering (DEC) and Improved DEC (IDEC)."""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._autoencoder import history_records
+from ._base import BaseDeepClusterer
+from ._losses import kl_divergence, reconstruction_mse, student_t_assignment, target_distribution
+from ._training import BatchStream, DeepNet, _TensorData, as_tensor, make_net, to_numpy, torch_dtype
+from .nn import DECModule
+
+
+class _DECNet(DeepNet):
+    """KL(P || Q) against the current target ``target_`` (+ reconstruction for IDEC)."""
+
+    gamma = 0.0
+    target_ = None
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        q, x_hat, _ = y_pred
+        loss = kl_divergence(self.target_[y_true], q)
+        if x_hat is not None:
+            loss = reconstruction_mse(x_hat, X) + self.gamma * loss
+        return loss
+
+
+class DECClusterer(BaseDeepClusterer):
+    """Deep Embedded Clustering (Xie et al., 2016); IDEC (Guo et al., 2017) with ``gamma > 0``.
+
+    An autoencoder is pretrained (or reused), k-means on its embedding gives the initial
+    centres, then the encoder and the centres are trained together to sharpen the soft
+    assignments: Student-t similarities ``q`` between embeddings and centres are pulled
+    towards the target ``p_ij ∝ q_ij^2 / f_j`` (``f_j = sum_i q_ij``), computed on the
+    whole dataset every ``update_interval`` iterations, by minimising ``KL(P || Q)``.
+    Training stops when fewer than a fraction ``tol`` of the labels change between two
+    target updates, or after ``max_epochs``. With ``gamma > 0`` (IDEC) the decoder is kept
+    and the loss is ``MSE(x, x_hat) + gamma * KL(P || Q)``, which preserves the local
+    structure of the embedding.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    hidden_dims : tuple of int, default=(500, 500, 2000)
+        Hidden layer widths of the encoder of the pretrained autoencoder.
+    latent_dim : int, default=10
+        Dimension of the embedding.
+    gamma : float, default=0.0
+        Weight of the clustering loss against reconstruction. ``0`` is DEC (decoder
+        dropped); ``> 0`` is IDEC (the paper uses 0.1).
+    alpha : float, default=1.0
+        Degrees of freedom of the Student-t kernel.
+    pretrain_epochs : int, default=50
+        Epochs of autoencoder pretraining (ignored when ``autoencoder`` is fitted).
+    max_epochs : int, default=100
+        Maximum passes over the data in the clustering phase.
+    batch_size : int, default=256
+        Samples per gradient step (pretraining and clustering).
+    lr : float or "auto", default="auto"
+        Learning rate of the clustering phase: 0.01 (SGD) for DEC, 0.001 (Adam) for IDEC.
+    optimizer : {"auto", "sgd", "adam"}, default="auto"
+        Optimiser of the clustering phase: SGD with momentum 0.9 for DEC and Adam for
+        IDEC when ``"auto"``, as in the papers.
+    pretrain_lr : float, default=1e-3
+        Learning rate (Adam) of the autoencoder pretraining.
+    update_interval : int or None, default=None
+        Iterations (mini-batches) between two updates of the target distribution. None
+        means once per pass over the data, whatever its size (the papers used 140
+        iterations on MNIST, about half a pass).
+    tol : float, default=1e-3
+        Stop when fewer than this fraction of labels change between two target updates.
+    n_init : int, default=20
+        Number of k-means runs on the pretrained embedding.
+    autoencoder : AutoEncoder or None, default=None
+        Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
+        ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``. An
+        unfitted ``AutoEncoder`` is cloned and fitted; a fitted one (or
+        ``sklearn.frozen.FrozenEstimator(fitted)``, which survives ``clone``, e.g. in
+        ``GridSearchCV``) is reused without refitting. It is never modified.
+    memory : str, joblib.Memory or None, default=None
+        Cache the pretraining on disk (as ``Pipeline(memory=...)``): refits with the same
+        data and autoencoder parameters, e.g. in ``GridSearchCV`` over ``n_clusters`` or
+        ``gamma``, reuse it.
+    mixed_precision : bool, default=False
+        bfloat16 autocast in training forward passes (several times faster on CPUs with
+        AMX and on recent GPUs); parameters, targets and outputs stay in X's dtype.
+    device : str or torch.device, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+        ``"mps"`` or a :class:`torch.device`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling and k-means. Global RNG state is never touched.
+    verbose : int, default=0
+        0: silent; 1: one line per epoch; 2: also progress bars.
+    callbacks : list of skorch callbacks, default=None
+        Passed to the skorch net of the clustering phase (copied, never modified).
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, latent_dim)
+        Cluster centres in the embedding.
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample (``argmax_j q_ij``; what ``predict`` gives on the
+        training data).
+    n_iter_ : int
+        Number of target updates (each followed by ``update_interval`` iterations).
+    history_ : list of dict
+        One record per target update: ``train_loss``, ``delta_label`` (fraction of
+        labels changed since the previous update), ``dur``.
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``module_`` is its module.
+    device_ : torch.device
+        The device the model was trained on.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit (only when X has string column names).
+
+    See Also
+    --------
+    AutoEncoder : The pretraining.
+    sklearn.cluster.KMeans : k-means on the raw features.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import DECClusterer
+    >>> X, _ = make_blobs(n_samples=200, centers=3, n_features=5, random_state=0)
+    >>> dec = DECClusterer(n_clusters=3, hidden_dims=(32,), latent_dim=2,
+    ...                    pretrain_epochs=20, max_epochs=5, random_state=0)
+    >>> labels = dec.fit_predict(X.astype("float32"))
+    >>> labels.shape, dec.cluster_centers_.shape
+    ((200,), (3, 2))
+    >>> dec.predict_proba(X[:2].astype("float32")).sum(axis=1).round(6)
+    array([1., 1.], dtype=float32)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDeepClusterer._parameter_constraints,
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "optimizer": [StrOptions({"auto", "sgd", "adam"})],
+        "update_interval": [Interval(Integral, 1, None, closed="left"), None],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, n_clusters=8, *, hidden_dims=(500, 500, 2000), latent_dim=10,
+                 gamma=0.0, alpha=1.0, pretrain_epochs=50, max_epochs=100, batch_size=256,
+                 lr="auto", optimizer="auto", pretrain_lr=1e-3, update_interval=None,
+                 tol=1e-3, n_init=20, autoencoder=None, memory=None, mixed_precision=False,
+                 device="auto", random_state=None, verbose=0, callbacks=None):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.latent_dim = latent_dim
+        self.gamma = gamma
+        self.alpha = alpha
+        self.pretrain_epochs = pretrain_epochs
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.pretrain_lr = pretrain_lr
+        self.update_interval = update_interval
+        self.tol = tol
+        self.n_init = n_init
+        self.autoencoder = autoencoder
+        self.memory = memory
+        self.mixed_precision = mixed_precision
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Pretrain (or reuse) the autoencoder, then run DEC/IDEC on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (float32 is the fast path; float64 is kept as float64).
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : DECClusterer
+            The fitted estimator.
+        """
+        return self._fit_validated(X)
+
+    def _optimizer(self):
+        name = self.optimizer
+        if name == "auto":
+            name = "adam" if self.gamma > 0 else "sgd"
+        lr = self.lr if self.lr != "auto" else (1e-3 if name == "adam" else 0.01)
+        if name == "adam":
+            return torch.optim.Adam, lr, {}
+        return torch.optim.SGD, lr, {"momentum": 0.9}
+
+    def _fit(self, X, device, seed):
+        autoencoder = self._pretrained_autoencoder(X, device, seed)
+        dtype = torch_dtype(X)
+        Xt = as_tensor(X, device, dtype)
+        Z = self._forward(autoencoder.encoder, Xt, module=autoencoder)
+        centers, _ = self._initial_clustering(Z, seed, self.n_init)
+
+        data = _TensorData(Xt, torch.arange(len(X), device=device))
+        per_pass = len(BatchStream(data, self.batch_size, None))
+        interval = self.update_interval or per_pass
+        n_updates = math.ceil(self.max_epochs * per_pass / interval)
+        optimizer, lr, optimizer_kwargs = self._optimizer()
+        net = make_net(
+            _DECNet, DECModule,
+            dict(autoencoder=autoencoder, centers=torch.as_tensor(centers),
+                 alpha=self.alpha, keep_decoder=self.gamma > 0),
+            X=X, optimizer=optimizer, lr=lr, optimizer_kwargs=optimizer_kwargs, max_epochs=1,
+            batch_size=self.batch_size, device=device, seed=seed, verbose=self.verbose,
+            callbacks=self.callbacks, mixed_precision=self.mixed_precision,
+            batches_per_epoch=interval,
+        )
+        net.gamma = self.gamma
+        net.initialize()
+
+        previous = None
+        for _ in range(n_updates):
+            q = self._forward(lambda xb: net.module_(xb)[0], Xt, module=net.module_)
+            labels = q.argmax(1)
+            if previous is not None:
+                delta = float((labels != previous).float().mean())
+                net.history.record("delta_label", delta)
+                if delta < self.tol:
+                    break
+            net.target_ = target_distribution(q)
+            previous = labels
+            net.partial_fit(data)
+        net.target_ = None
+
+        Z = self._forward(net.module_.encoder, Xt, module=net.module_)
+        centers, labels = self._final_assignment(Z, to_numpy(net.module_.centers))
+        with torch.no_grad():
+            net.module_.centers.copy_(torch.as_tensor(centers))
+        return {
+            "net_": net,
+            "cluster_centers_": centers,
+            "labels_": labels,
+            "history_": history_records(net),
+            "n_iter_": len(net.history),
+        }
+
+    def _embed_tensor(self, xb):
+        return self.module_.encoder(xb)
+
+    def predict_proba(self, X):
+        """Soft assignments ``q`` (Student-t similarity to each centre, normalised).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        q : ndarray of shape (n_samples, n_clusters)
+            Rows sum to one; in the dtype of ``X``.
+        """
+        X = self._validate_for_inference(X)
+        return to_numpy(self._forward(lambda xb: self.module_(xb)[0], X), X.dtype)
+
+    def score(self, X, y=None):
+        """Negative training objective on ``X`` (higher is better).
+
+        ``-KL(P || Q)`` for DEC and ``-(MSE + gamma * KL(P || Q))`` for IDEC, with the
+        target ``P`` computed from ``Q`` on ``X`` itself.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            Negative objective.
+        """
+        X = self._validate_for_inference(X)
+        module = self.module_
+        if module.decoder is None:
+            q = self._forward(lambda xb: module(xb)[0], X)
+            return -float(kl_divergence(target_distribution(q), q))
+
+        def q_and_sse(xb):
+            q, x_hat, _ = module(xb)
+            return q, ((x_hat - xb) ** 2).sum(1)
+
+        q, sse = self._forward(q_and_sse, X)
+        mse = float(sse.sum()) / X.size
+        return -(mse + self.gamma * float(kl_divergence(target_distribution(q), q)))

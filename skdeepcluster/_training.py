@@ -1,0 +1,297 @@
+"""The training engine shared by every estimator.
+
+Everything torch-specific that is not a network or a loss lives here: device resolution,
+seeding without touching global RNG state, the conversion of validated arrays to tensors,
+the fast index-based batch stream, the skorch net all estimators train with, and chunked
+inference.
+"""
+
+import copy
+import math
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import ProgressBar
+from skorch.utils import to_tensor
+
+#: Rows per forward pass in inference (predict, transform, score, full-data passes in fit).
+INFERENCE_CHUNK = 4096
+
+_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+def resolve_device(device):
+    """Turn the ``device`` parameter into an available :class:`torch.device`.
+
+    ``"auto"`` picks CUDA when available, else CPU. Raises ``ValueError`` naming the
+    parameter for an unknown device string and for a device this machine does not have.
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid torch device; use 'auto', 'cpu', 'cuda', "
+            f"'cuda:<index>', 'mps' or a torch.device."
+        ) from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on this machine "
+                f"(torch {torch.__version__}); use device='cpu' or device='auto'."
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only {torch.cuda.device_count()} CUDA "
+                f"device(s) are available."
+            )
+    elif dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError(f"device={device!r} was requested but MPS is not available.")
+    elif dev.type != "cpu":
+        raise ValueError(
+            f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda' or 'mps'."
+        )
+    return dev
+
+
+def draw_seed(random_state):
+    """One integer seed from ``random_state`` without consuming global RNG state.
+
+    ``None`` draws fresh OS entropy (not ``np.random``'s global state); an int or a
+    ``RandomState`` is used as scikit-learn does.
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] % (2**31 - 1))
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+@contextmanager
+def seeded(seed, device):
+    """Seed torch inside a forked RNG so that the caller's global state is restored."""
+    cuda_devices = list(range(torch.cuda.device_count())) if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def torch_dtype(X):
+    """The torch dtype matching a validated float array."""
+    return _TORCH_DTYPES[np.dtype(X.dtype)]
+
+
+def as_tensor(X, device, dtype=None):
+    """A tensor view of ``X`` on ``device`` (no copy for a CPU float array of that dtype).
+
+    Read-only arrays (e.g. read-only memory maps) are wrapped without copying; the
+    engine never writes to its input.
+    """
+    if isinstance(X, torch.Tensor):
+        return X.to(device=device, dtype=dtype)
+    X = np.asarray(X)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*non-writable.*")
+        t = torch.from_numpy(X if X.flags.c_contiguous else np.ascontiguousarray(X))
+    return t.to(device=device, dtype=dtype)
+
+
+def _map_outputs(out, fn):
+    if isinstance(out, torch.Tensor):
+        return fn(out)
+    if isinstance(out, (tuple, list)):
+        return type(out)(_map_outputs(o, fn) for o in out)
+    return out
+
+
+class _TensorData:
+    """The training data as tensors: what ``get_dataset`` returns."""
+
+    def __init__(self, X, y=None):
+        self.X, self.y = X, y
+
+    def __len__(self):
+        return len(self.X)
+
+
+class BatchStream:
+    """Shuffled mini-batches taken by index from tensors held in memory.
+
+    Each pass draws one permutation from an explicit ``torch.Generator``. A tail batch of
+    a single sample is merged into the previous batch (a size-1 batch breaks batch
+    statistics and gives a very noisy step). With ``batches_per_epoch`` set, an "epoch"
+    is that many batches taken from a stream that continues across epochs (used by DEC,
+    whose target distribution is refreshed every ``update_interval`` iterations).
+    """
+
+    def __init__(self, data, batch_size, generator, batches_per_epoch=None):
+        self.data = data
+        self.batch_size = batch_size
+        self.generator = generator
+        self.batches_per_epoch = batches_per_epoch
+        self._pending = iter(())
+
+    def _one_pass(self):
+        n = len(self.data)
+        perm = torch.randperm(n, generator=self.generator).to(self.data.X.device)
+        bounds = list(range(0, n, self.batch_size)) + [n]
+        if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+            del bounds[-2]
+        X, y = self.data.X, self.data.y
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            idx = perm[start:stop]
+            yield X[idx], (None if y is None else y[idx])
+
+    def __len__(self):
+        if self.batches_per_epoch is not None:
+            return self.batches_per_epoch
+        n = len(self.data)
+        n_batches = math.ceil(n / self.batch_size)
+        return n_batches - 1 if n_batches > 1 and n % self.batch_size == 1 else n_batches
+
+    def __iter__(self):
+        if self.batches_per_epoch is None:
+            yield from self._one_pass()
+            return
+        for _ in range(self.batches_per_epoch):
+            batch = next(self._pending, None)
+            if batch is None:
+                self._pending = self._one_pass()
+                batch = next(self._pending)
+            yield batch
+
+
+class DeepNet(NeuralNet):
+    """The skorch net every estimator trains with.
+
+    Differences from :class:`skorch.NeuralNet`: the data is converted to a tensor once
+    and batches are taken by index (:class:`BatchStream`); the module is cast to the
+    data's dtype; optional bfloat16 autocast for training forward passes; a non-finite
+    loss stops training with a :class:`FloatingPointError` that names the epoch.
+    Subclasses override :meth:`get_loss` (and nothing else is needed for a new method).
+
+    Parameters beyond skorch's
+    --------------------------
+    dtype : torch.dtype
+        Parameters and computations use this dtype.
+    mixed_precision : bool
+        bfloat16 autocast for training forward passes (losses are computed in ``dtype``).
+    seed : int
+        Seed of the shuffling generator.
+    batches_per_epoch : int or None
+        See :class:`BatchStream`.
+    """
+
+    def __init__(self, *args, dtype=torch.float32, mixed_precision=False, seed=0,
+                 batches_per_epoch=None, **kwargs):
+        kwargs.setdefault("train_split", None)
+        kwargs.setdefault("torch_load_kwargs", {"weights_only": False})
+        super().__init__(*args, **kwargs)
+        self.dtype = dtype
+        self.mixed_precision = mixed_precision
+        self.seed = seed
+        self.batches_per_epoch = batches_per_epoch
+
+    def initialize_module(self):
+        super().initialize_module()
+        self.module_.to(dtype=self.dtype)
+        return self
+
+    def get_dataset(self, X, y=None):
+        if isinstance(X, _TensorData):
+            return X
+        return _TensorData(as_tensor(X, self.device, self.dtype),
+                           None if y is None else as_tensor(y, self.device))
+
+    def get_iterator(self, dataset, training=False):
+        if not training:
+            return BatchStream(dataset, self.batch_size, torch.Generator().manual_seed(0))
+        stream = getattr(self, "_stream", None)
+        if stream is None or stream.data is not dataset:
+            stream = BatchStream(dataset, self.batch_size,
+                                 torch.Generator().manual_seed(self.seed),
+                                 self.batches_per_epoch)
+            self._stream = stream
+        return stream
+
+    def infer(self, x, **fit_params):
+        x = to_tensor(x, device=self.device)
+        if self.mixed_precision and self.module_.training:
+            with torch.autocast(device_type=torch.device(self.device).type,
+                                dtype=torch.bfloat16):
+                out = self.module_(x, **fit_params)
+            return _map_outputs(out, lambda t: t.to(x.dtype) if t.is_floating_point() else t)
+        return self.module_(x, **fit_params)
+
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        if not torch.isfinite(step["loss"]):
+            raise FloatingPointError(
+                f"Training diverged: the loss became {step['loss'].item()} in epoch "
+                f"{len(self.history)} of {type(self.module_).__name__}. Lower the learning "
+                f"rate (lr/pretrain_lr) or check the scale of the data."
+            )
+        return step
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):  # pragma: no cover
+        raise NotImplementedError
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_stream", None)  # holds the training data
+        return state
+
+
+def make_net(net_class, module, module_kwargs, *, X, optimizer, lr, optimizer_kwargs=None,
+             max_epochs, batch_size, device, seed, verbose, callbacks, mixed_precision,
+             batches_per_epoch=None, **kwargs):
+    """Build (not fit) a :class:`DeepNet` from an estimator's parameters.
+
+    ``callbacks`` are the user's skorch callbacks, copied so that fitting never mutates
+    the estimator's parameters; ``verbose >= 2`` adds a progress bar.
+    """
+    cbs = [(f"user_{i}", copy.deepcopy(cb)) if not isinstance(cb, tuple)
+           else (cb[0], copy.deepcopy(cb[1])) for i, cb in enumerate(callbacks or ())]
+    if verbose >= 2:
+        cbs.append(("progress_bar", ProgressBar()))
+    module_params = {f"module__{k}": v for k, v in module_kwargs.items()}
+    opt_params = {f"optimizer__{k}": v for k, v in (optimizer_kwargs or {}).items()}
+    return net_class(
+        module, criterion=torch.nn.MSELoss, optimizer=optimizer, lr=lr,
+        max_epochs=max_epochs, batch_size=batch_size, device=device, verbose=int(verbose > 0),
+        callbacks=cbs, dtype=torch_dtype(X), mixed_precision=mixed_precision, seed=seed,
+        batches_per_epoch=batches_per_epoch, **module_params, **opt_params, **kwargs,
+    )
+
+
+def forward_chunks(fn, X, *, module, device, dtype, chunk_size=INFERENCE_CHUNK):
+    """Apply ``fn(batch)`` to ``X`` in chunks under inference mode, in eval mode.
+
+    ``X`` is an array (including a memory map, read chunk by chunk) or a tensor. ``fn``
+    returns a tensor or a tuple of tensors; the results are concatenated along the first
+    axis and returned as tensors on ``device``.
+    """
+    was_training = module.training
+    module.eval()
+    outs = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(X), chunk_size):
+                xb = as_tensor(X[start:start + chunk_size], device, dtype)
+                out = fn(xb)
+                outs.append(out if isinstance(out, tuple) else (out,))
+    finally:
+        module.train(was_training)
+    cat = tuple(torch.cat(parts) for parts in zip(*outs))
+    return cat if len(cat) > 1 else cat[0]
+
+
+def to_numpy(t, dtype=None):
+    """A tensor as a numpy array (on CPU) of ``dtype``."""
+    a = t.detach().cpu().numpy()
+    return a if dtype is None else a.astype(dtype, copy=False)

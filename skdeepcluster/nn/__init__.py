@@ -1,0 +1,6 @@
+"""Torch modules used by the estimators (networks only: no training logic)."""
+
+from ._mlp import MLP, AutoEncoderModule
+from ._heads import DECModule
+
+__all__ = ["MLP", "AutoEncoderModule", "DECModule"]
