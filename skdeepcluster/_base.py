@@ -128,7 +128,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "hidden_dims": [tuple, list],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
-        "pretrain_lr": [Interval(Real, 0, None, closed="neither")],
+        "pretrain_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],
         "autoencoder": [HasMethods(["fit", "transform"]), None],

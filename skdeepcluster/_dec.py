@@ -11,7 +11,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._autoencoder import history_records
 from ._base import BaseDeepClusterer
 from ._losses import kl_divergence, reconstruction_mse, student_t_assignment, target_distribution
-from ._training import BatchStream, DeepNet, _TensorData, as_tensor, make_net, to_numpy, torch_dtype
+from ._training import (
+    BatchStream,
+    DeepNet,
+    _TensorData,
+    all_finite,
+    as_tensor,
+    make_net,
+    to_numpy,
+    torch_dtype,
+)
 from .nn import DECModule
 
 
@@ -55,7 +64,7 @@ class DECClusterer(BaseDeepClusterer):
         dropped); ``> 0`` is IDEC (the paper uses 0.1).
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel.
-    pretrain_epochs : int, default=50
+    pretrain_epochs : int, default=100
         Epochs of autoencoder pretraining (ignored when ``autoencoder`` is fitted).
     max_epochs : int, default=100
         Maximum passes over the data in the clustering phase.
@@ -66,8 +75,10 @@ class DECClusterer(BaseDeepClusterer):
     optimizer : {"auto", "sgd", "adam"}, default="auto"
         Optimiser of the clustering phase: SGD with momentum 0.9 for DEC and Adam for
         IDEC when ``"auto"``, as in the papers.
-    pretrain_lr : float, default=1e-3
-        Learning rate (Adam) of the autoencoder pretraining.
+    pretrain_lr : float or "auto", default="auto"
+        Learning rate of the autoencoder pretraining, whose optimizer is chosen as
+        :class:`AutoEncoder`'s ``optimizer="auto"`` (SGD for data in [0, 1], else Adam);
+        ``"auto"`` is that optimizer's default (1.0 for SGD, 1e-3 for Adam).
     update_interval : int or None, default=None
         Iterations (mini-batches) between two updates of the target distribution. None
         means once per pass over the data, whatever its size (the papers used 140
@@ -150,8 +161,8 @@ class DECClusterer(BaseDeepClusterer):
     }
 
     def __init__(self, n_clusters=8, *, hidden_dims=(500, 500, 2000), latent_dim=10,
-                 gamma=0.0, alpha=1.0, pretrain_epochs=50, max_epochs=100, batch_size=256,
-                 lr="auto", optimizer="auto", pretrain_lr=1e-3, update_interval=None,
+                 gamma=0.0, alpha=1.0, pretrain_epochs=100, max_epochs=100, batch_size=256,
+                 lr="auto", optimizer="auto", pretrain_lr="auto", update_interval=None,
                  tol=1e-3, n_init=20, autoencoder=None, memory=None, mixed_precision=False,
                  device="auto", random_state=None, verbose=0, callbacks=None):
         self.n_clusters = n_clusters
@@ -230,6 +241,8 @@ class DECClusterer(BaseDeepClusterer):
         previous = None
         for _ in range(n_updates):
             q = self._forward(lambda xb: net.module_(xb)[0], Xt, module=net.module_)
+            if not all_finite(q):
+                raise net._diverged("the soft assignments became non-finite")
             labels = q.argmax(1)
             if previous is not None:
                 delta = float((labels != previous).float().mean())

@@ -101,6 +101,15 @@ def as_tensor(X, device, dtype=None):
     return t.to(device=device, dtype=dtype)
 
 
+def all_finite(out):
+    """Whether every floating tensor in ``out`` (a tensor or nested tuple) is finite."""
+    if isinstance(out, torch.Tensor):
+        return not out.is_floating_point() or bool(torch.isfinite(out).all())
+    if isinstance(out, (tuple, list)):
+        return all(all_finite(o) for o in out)
+    return True
+
+
 def _map_outputs(out, fn):
     if isinstance(out, torch.Tensor):
         return fn(out)
@@ -228,15 +237,37 @@ class DeepNet(NeuralNet):
             return _map_outputs(out, lambda t: t.to(x.dtype) if t.is_floating_point() else t)
         return self.module_(x, **fit_params)
 
+    def _diverged(self, what):
+        return FloatingPointError(
+            f"Training diverged: {what} in epoch {len(self.history)} of "
+            f"{type(self.module_).__name__}. Lower the learning rate (lr/pretrain_lr) or "
+            f"check the scale of the data."
+        )
+
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)
         if not torch.isfinite(step["loss"]):
-            raise FloatingPointError(
-                f"Training diverged: the loss became {step['loss'].item()} in epoch "
-                f"{len(self.history)} of {type(self.module_).__name__}. Lower the learning "
-                f"rate (lr/pretrain_lr) or check the scale of the data."
-            )
+            raise self._diverged(f"the loss became {step['loss'].item()}")
+        self._last_batch = batch
         return step
+
+    def on_epoch_end(self, net, **kwargs):
+        # The loss is measured before each step; a last step that sends the weights or
+        # the outputs to inf/NaN is caught here, on the epoch's last batch.
+        super().on_epoch_end(net, **kwargs)
+        batch = getattr(self, "_last_batch", None)
+        self._last_batch = None
+        if not all(torch.isfinite(p).all() for p in self.module_.parameters()):
+            raise self._diverged("the parameters became non-finite")
+        if batch is not None:
+            self.module_.eval()  # no batch-norm statistics updates
+            try:
+                with torch.no_grad():
+                    out = self.infer(batch[0])
+            finally:
+                self.module_.train()
+            if not all_finite(out):
+                raise self._diverged("the outputs became non-finite")
 
     def get_loss(self, y_pred, y_true, X=None, training=False):  # pragma: no cover
         raise NotImplementedError
@@ -244,6 +275,7 @@ class DeepNet(NeuralNet):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_stream", None)  # holds the training data
+        state.pop("_last_batch", None)
         return state
 
 

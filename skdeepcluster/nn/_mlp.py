@@ -6,6 +6,9 @@ from torch import nn
 class MLP(nn.Sequential):
     """Linear layers with ReLU between them and a linear last layer.
 
+    Weights start as torch's default (uniform in ``±1/sqrt(fan_in)``, the
+    ``VarianceScaling(1/3, fan_in, uniform)`` of the DEC code) and biases at zero.
+
     Parameters
     ----------
     dims : sequence of int
@@ -15,7 +18,9 @@ class MLP(nn.Sequential):
     def __init__(self, dims):
         layers = []
         for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
-            layers.append(nn.Linear(d_in, d_out))
+            linear = nn.Linear(d_in, d_out)
+            nn.init.zeros_(linear.bias)
+            layers.append(linear)
             if i < len(dims) - 2:
                 layers.append(nn.ReLU())
         super().__init__(*layers)

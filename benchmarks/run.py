@@ -1,0 +1,245 @@
+"""Benchmark skdeepcluster's estimators on a dataset over several seeds.
+
+Writes a JSON file with every run and a markdown table (mean ± std over seeds) of
+clustering accuracy (Hungarian), NMI (arithmetic), ARI, fit wall time and peak memory.
+
+Per seed, one AutoEncoder is pretrained and every deep method starts from it (a fair
+comparison, and the pretraining is paid once): a method's reported ``fit_s`` is the
+pretraining time plus its own clustering phase; ``cluster_s`` is the latter alone.
+Pretrained autoencoders are cached in ``--cache`` (not committed) so that adding a method
+later reuses them.
+
+Examples
+--------
+MNIST-70k, float32 /255, 3 seeds, on this machine's 2 cores::
+
+    python benchmarks/run.py --dataset mnist --data-home ../shared/data \
+        --methods kmeans ae_kmeans dec idec --seeds 0 1 2 --out benchmarks/results/mnist
+
+The data is found through ``skdeepcluster.datasets`` (``--data-home`` or the
+``SKDEEPCLUSTER_DATA`` environment variable).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import pickle
+import platform
+import statistics
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from skdeepcluster import AutoEncoder, DECClusterer
+from skdeepcluster.datasets import load_mnist, load_usps
+from skdeepcluster.metrics import clustering_accuracy_score
+
+
+def load(name, data_home):
+    if name == "mnist":
+        X, y = load_mnist(data_home=data_home, return_X_y=True)
+        return X.astype(np.float32) / 255.0, y
+    if name == "usps":
+        X, y = load_usps(data_home=data_home, return_X_y=True)
+        return X.astype(np.float32), y
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        return (X / 16.0).astype(np.float32), y
+    raise ValueError(f"unknown dataset {name!r}")
+
+
+class PeakRSS:
+    """Peak resident memory of this process while the block runs (sampled, in MiB)."""
+
+    def __enter__(self):
+        self.peak, self._stop = self._rss(), threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    def _poll(self):
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, self._rss())
+
+    @staticmethod
+    def _rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def scores(y, labels):
+    return {
+        "acc": clustering_accuracy_score(y, labels),
+        "nmi": normalized_mutual_info_score(y, labels, average_method="arithmetic"),
+        "ari": adjusted_rand_score(y, labels),
+    }
+
+
+#: Deep methods: name -> factory(n_clusters, autoencoder, seed, args) of an estimator.
+DEEP_METHODS = {
+    "dec": lambda k, ae, seed, a: DECClusterer(
+        n_clusters=k, autoencoder=ae, mixed_precision=a.mixed_precision, device=a.device,
+        random_state=seed, verbose=a.verbose),
+    "idec": lambda k, ae, seed, a: DECClusterer(
+        n_clusters=k, gamma=0.1, autoencoder=ae, mixed_precision=a.mixed_precision,
+        device=a.device, random_state=seed, verbose=a.verbose),
+}
+
+
+def register_optional_methods():
+    """Methods of estimators that may not exist yet in this version of the package."""
+    import skdeepcluster
+
+    if hasattr(skdeepcluster, "DCNClusterer"):
+        DEEP_METHODS["dcn"] = lambda k, ae, seed, a: skdeepcluster.DCNClusterer(
+            n_clusters=k, autoencoder=ae, mixed_precision=a.mixed_precision,
+            device=a.device, random_state=seed, verbose=a.verbose)
+
+
+def pretrained(X, seed, args):
+    """The seed's pretrained AutoEncoder, from the cache when present; (ae, seconds, MiB)."""
+    ae = AutoEncoder(max_epochs=args.pretrain_epochs, lr=args.pretrain_lr,
+                     optimizer=args.pretrain_optimizer, batch_size=256,
+                     mixed_precision=args.mixed_precision, device=args.device,
+                     random_state=seed, verbose=args.verbose)
+    key = "_".join(f"{k}={v}" for k, v in sorted(ae.get_params().items())
+                   if k not in ("verbose", "callbacks"))
+    digest = hashlib.sha1(f"{args.dataset}|{key}".encode()).hexdigest()[:16]
+    path = os.path.join(args.cache, f"{args.dataset}_{digest}.pkl")
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    with PeakRSS() as mem:
+        start = time.perf_counter()
+        ae.fit(X)
+        seconds = time.perf_counter() - start
+    os.makedirs(args.cache, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump((ae, seconds, mem.peak), f)
+    return ae, seconds, mem.peak
+
+
+def run_seed(X, y, seed, args):
+    k = len(np.unique(y))
+    records = []
+    if "kmeans" in args.methods:
+        with PeakRSS() as mem:
+            start = time.perf_counter()
+            labels = KMeans(n_clusters=k, n_init=20, random_state=seed).fit_predict(X)
+            fit_s = time.perf_counter() - start
+        records.append({"method": "kmeans", "seed": seed, "fit_s": fit_s,
+                        "peak_mib": mem.peak, **scores(y, labels)})
+        print(records[-1], flush=True)
+    deep = [m for m in args.methods if m != "kmeans"]
+    if not deep:
+        return records
+    ae, pre_s, pre_mib = pretrained(X, seed, args)
+    if "ae_kmeans" in deep:
+        start = time.perf_counter()
+        labels = KMeans(n_clusters=k, n_init=20, random_state=seed).fit_predict(ae.transform(X))
+        records.append({"method": "ae_kmeans", "seed": seed, "pretrain_s": pre_s,
+                        "cluster_s": time.perf_counter() - start,
+                        "fit_s": pre_s + time.perf_counter() - start, "peak_mib": pre_mib,
+                        **scores(y, labels)})
+        print(records[-1], flush=True)
+    for name in deep:
+        if name == "ae_kmeans":
+            continue
+        est = DEEP_METHODS[name](k, ae, seed, args)
+        with PeakRSS() as mem:
+            start = time.perf_counter()
+            est.fit(X)
+            cluster_s = time.perf_counter() - start
+        records.append({"method": name, "seed": seed, "pretrain_s": pre_s,
+                        "cluster_s": cluster_s, "fit_s": pre_s + cluster_s,
+                        "peak_mib": max(mem.peak, pre_mib), "n_iter": int(est.n_iter_),
+                        **scores(y, est.labels_)})
+        print(records[-1], flush=True)
+    return records
+
+
+def table(records):
+    """Markdown table: mean ± std over seeds per method."""
+    rows = ["| method | seeds | ACC | NMI | ARI | fit (s) | of which pretraining (s) | peak RSS (MiB) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    order = list(dict.fromkeys(r["method"] for r in records))
+
+    def ms(values, fmt):
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{format(statistics.mean(values), fmt)} ± {format(sd, fmt)}"
+
+    for m in order:
+        rs = [r for r in records if r["method"] == m]
+        pre = ms([r["pretrain_s"] for r in rs], ".0f") if "pretrain_s" in rs[0] else "–"
+        rows.append(
+            f"| {m} | {len(rs)} | {ms([r['acc'] for r in rs], '.4f')} | "
+            f"{ms([r['nmi'] for r in rs], '.4f')} | {ms([r['ari'] for r in rs], '.4f')} | "
+            f"{ms([r['fit_s'] for r in rs], '.0f')} | {pre} | "
+            f"{max(r['peak_mib'] for r in rs):.0f} |")
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="mnist", choices=["mnist", "usps", "digits"])
+    p.add_argument("--data-home", default=None)
+    p.add_argument("--methods", nargs="+", default=["kmeans", "ae_kmeans", "dec", "idec"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--pretrain-epochs", type=int, default=100)
+    p.add_argument("--pretrain-lr", default="auto", type=lambda v: v if v == "auto" else float(v))
+    p.add_argument("--pretrain-optimizer", default="auto")
+    p.add_argument("--no-mixed-precision", dest="mixed_precision", action="store_false")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--verbose", type=int, default=0)
+    p.add_argument("--cache", default=os.path.join(os.path.dirname(__file__), "cache"))
+    p.add_argument("--out", default=None, help="path prefix for .json and .md")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    register_optional_methods()
+    unknown = set(args.methods) - {"kmeans", "ae_kmeans", *DEEP_METHODS}
+    if unknown:
+        p.error(f"unknown methods {sorted(unknown)}; known: kmeans ae_kmeans "
+                f"{' '.join(DEEP_METHODS)}")
+
+    X, y = load(args.dataset, args.data_home)
+    records = []
+    for seed in args.seeds:
+        records += run_seed(X, y, seed, args)
+    meta = {
+        "dataset": args.dataset, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
+        "dtype": str(X.dtype), "command": "python " + " ".join(sys.argv),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(), "machine": platform.machine(),
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "cache")},
+    }
+    md = (f"{args.dataset} ({X.shape[0]} x {X.shape[1]}, {X.dtype}), seeds {args.seeds}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads\n\n"
+          f"`{meta['command']}`\n\n{table(records)}\n")
+    print(md)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out + ".json", "w") as f:
+            json.dump({"meta": meta, "runs": records}, f, indent=1)
+        with open(args.out + ".md", "w") as f:
+            f.write(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""AutoEncoder: shapes, dtypes, score, training progress, mixed precision, callbacks."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+
+from skdeepcluster import AutoEncoder
+
+TINY = dict(hidden_dims=(16,), latent_dim=3, batch_size=32, device="cpu", random_state=0)
+
+
+class EpochCounter(Callback):
+    """Counts epochs on itself: shows whether (and which copy of) it was used."""
+
+    def __init__(self):
+        self.n_epochs = 0
+
+    def on_epoch_end(self, net, **kwargs):
+        self.n_epochs += 1
+        self.seen_by_ = type(net).__name__
+
+
+@pytest.fixture(scope="module")
+def X():
+    from sklearn.datasets import load_digits
+
+    return (load_digits().data[:300] / 16.0).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def fitted(X):
+    return AutoEncoder(max_epochs=5, **TINY).fit(X)
+
+
+def test_transform_and_inverse_transform_shapes_and_dtypes(X, fitted):
+    Z = fitted.transform(X)
+    assert Z.shape == (len(X), 3) and Z.dtype == np.float32
+    X_rec = fitted.inverse_transform(Z)
+    assert X_rec.shape == X.shape and X_rec.dtype == np.float32
+    assert np.isfinite(X_rec).all()
+    # float64 in, float64 out (computed by the float32 module).
+    Z64 = fitted.transform(X.astype(np.float64))
+    assert Z64.dtype == np.float64
+    np.testing.assert_allclose(Z64, Z, rtol=1e-5, atol=1e-6)
+    assert fitted.inverse_transform(Z64).dtype == np.float64
+    assert fitted.n_features_in_ == X.shape[1] and fitted.n_iter_ == 5
+    np.testing.assert_array_equal(
+        fitted.get_feature_names_out(), [f"autoencoder{i}" for i in range(3)]
+    )
+
+
+def test_float64_training_keeps_float64(X):
+    X64 = X[:100].astype(np.float64)
+    ae = AutoEncoder(max_epochs=2, **TINY).fit(X64)
+    assert next(ae.module_.parameters()).dtype == torch.float64
+    assert ae.transform(X64).dtype == np.float64
+    assert ae.fit_transform(X64).dtype == np.float64
+
+
+def test_inverse_transform_checks_the_latent_dimension(fitted):
+    with pytest.raises(ValueError, match="latent_dim=3"):
+        fitted.inverse_transform(np.zeros((2, 5), dtype=np.float32))
+
+
+def test_score_is_negative_mse_of_reconstructions(X, fitted):
+    X_rec = fitted.inverse_transform(fitted.transform(X))
+    expected = -np.mean((X.astype(np.float64) - X_rec.astype(np.float64)) ** 2)
+    assert fitted.score(X) == pytest.approx(expected, rel=1e-5)
+    assert fitted.score(X) < 0
+
+
+def test_training_reduces_the_reconstruction_error(X):
+    ae = AutoEncoder(max_epochs=10, optimizer="adam", lr=1e-2, **TINY).fit(X)
+    losses = [row["train_loss"] for row in ae.history_]
+    assert len(losses) == ae.n_iter_ == 10
+    assert all("batches" not in row for row in ae.history_)
+    assert losses[-1] < losses[0]
+    untrained = AutoEncoder(max_epochs=0, **TINY).fit(X)
+    assert ae.score(X) > untrained.score(X)
+
+
+def test_max_epochs_zero_gives_a_usable_untrained_model(X):
+    ae = AutoEncoder(max_epochs=0, **TINY).fit(X)
+    assert ae.n_iter_ == 0 and ae.history_ == []
+    Z = ae.transform(X)
+    assert Z.shape == (len(X), 3) and np.isfinite(Z).all()
+    assert np.isfinite(ae.score(X))
+
+
+def test_same_seed_same_model_and_global_rng_untouched(X):
+    np_state, torch_state = np.random.get_state(), torch.get_rng_state()
+    a = AutoEncoder(max_epochs=2, **TINY).fit(X)
+    b = AutoEncoder(max_epochs=2, **TINY).fit(X)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    assert np.array_equal(np.random.get_state()[1], np_state[1])
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    c = AutoEncoder(max_epochs=2, **{**TINY, "random_state": 1}).fit(X)
+    assert not np.allclose(a.transform(X), c.transform(X))
+
+
+def test_mixed_precision_trains_and_returns_finite_float32(X):
+    ae = AutoEncoder(max_epochs=3, mixed_precision=True, optimizer="adam", lr=1e-2,
+                     **TINY).fit(X)
+    assert next(ae.module_.parameters()).dtype == torch.float32
+    Z = ae.transform(X)
+    assert Z.dtype == np.float32 and np.isfinite(Z).all()
+    X_rec = ae.inverse_transform(Z)
+    assert X_rec.dtype == np.float32 and np.isfinite(X_rec).all()
+    losses = [row["train_loss"] for row in ae.history_]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("as_tuple", [False, True])
+def test_callbacks_are_used_but_not_mutated(X, as_tuple):
+    cb = EpochCounter()
+    before = copy.deepcopy(vars(cb))
+    callbacks = [("counter", cb)] if as_tuple else [cb]
+    ae = AutoEncoder(max_epochs=3, callbacks=callbacks, **TINY).fit(X)
+    # The object passed in is untouched...
+    assert vars(cb) == before and not hasattr(cb, "seen_by_")
+    assert ae.callbacks[0] is callbacks[0]
+    # ... while its copy inside the net ran every epoch.
+    used = [c for _, c in ae.net_.callbacks_ if isinstance(c, EpochCounter)]
+    assert len(used) == 1 and used[0] is not cb
+    assert used[0].n_epochs == 3
+    # A second fit starts from a fresh copy, not from the first fit's state.
+    ae.fit(X)
+    used = [c for _, c in ae.net_.callbacks_ if isinstance(c, EpochCounter)]
+    assert used[0].n_epochs == 3
+
+
+def test_pickle_round_trip(X, fitted):
+    clone = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(clone.transform(X), fitted.transform(X))
+    assert clone.score(X) == fitted.score(X)
+    assert clone.device_ == torch.device("cpu")
+
+
+def test_verbose(X, capsys):
+    AutoEncoder(max_epochs=2, verbose=0, **TINY).fit(X)
+    assert capsys.readouterr().out == ""
+    AutoEncoder(max_epochs=2, verbose=1, **TINY).fit(X)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and len(out.strip().splitlines()) >= 2 + 2  # header + 2 epochs
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(latent_dim=0), "latent_dim"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(max_epochs=-1), "max_epochs"),
+        (dict(lr=-1.0), "lr"),
+        (dict(optimizer="rmsprop"), "optimizer"),
+        (dict(device="nonsense"), "device"),
+    ],
+)
+def test_bad_parameters(X, params, match):
+    with pytest.raises(ValueError, match=match):
+        AutoEncoder(**{**TINY, "max_epochs": 1, **params}).fit(X)
+
+
+def test_inference_errors(X, fitted):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        AutoEncoder(**TINY).transform(X)
+    with pytest.raises(ValueError, match="features"):
+        fitted.transform(X[:, :10])
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.transform(np.full((2, X.shape[1]), np.nan, dtype=np.float32))
+
+
+def test_last_step_divergence_is_not_silent(X):
+    """A step that makes the weights non-finite must not leave a NaN model behind.
+
+    One batch, one epoch, an absurd learning rate: the only loss computed is finite (it
+    is measured before the step), but the step sends the weights to inf/NaN. ``fit``
+    should raise (DESIGN §8: no silent garbage); currently it returns a model whose
+    ``transform`` is NaN.
+    """
+    ae = AutoEncoder(**{**TINY, "batch_size": 512}, max_epochs=1, optimizer="sgd", lr=1e38)
+    try:
+        ae.fit(X)
+    except (FloatingPointError, ValueError) as exc:
+        assert "lr" in str(exc) or "learning rate" in str(exc)
+        return
+    assert np.isfinite(ae.transform(X)).all(), "fit succeeded but the model outputs NaN/inf"

@@ -1,0 +1,458 @@
+"""DECClusterer (DEC, and IDEC with gamma=0.1): API, scikit-learn integration, errors."""
+
+import pickle
+import random
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skdeepcluster import AutoEncoder, DECClusterer
+from skdeepcluster.metrics import accuracy_scorer, ari_scorer, nmi_scorer
+
+TINY = dict(hidden_dims=(16,), latent_dim=3, batch_size=32, pretrain_epochs=5, max_epochs=5,
+            n_init=3, device="cpu", random_state=0)
+AE_TINY = dict(hidden_dims=(16,), latent_dim=3, batch_size=32, max_epochs=5, device="cpu",
+               random_state=0)
+
+
+def dec(**kw):
+    return DECClusterer(**{"n_clusters": 3, **TINY, **kw})
+
+
+@pytest.fixture(scope="module")
+def X():
+    from sklearn.datasets import load_digits
+
+    return (load_digits().data[:300] / 16.0).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=150, centers=3, n_features=6, random_state=0)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module", params=[0.0, 0.1], ids=["DEC", "IDEC"])
+def fitted(request, X):
+    return dec(gamma=request.param).fit(X)
+
+
+@pytest.fixture(scope="module")
+def fitted_ae(X):
+    return AutoEncoder(**AE_TINY).fit(X)
+
+
+def _state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _states_equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _assert_valid_labels(labels, k, n):
+    assert labels.shape == (n,)
+    assert labels.min() >= 0 and labels.max() < k
+    assert np.bincount(labels, minlength=k).min() > 0
+
+
+# -- the fitted model ---------------------------------------------------------------------
+def test_fitted_attributes_are_consistent(X, fitted):
+    k = fitted.n_clusters
+    _assert_valid_labels(fitted.labels_, k, len(X))
+    np.testing.assert_array_equal(fitted.labels_, fitted.predict(X))
+    np.testing.assert_array_equal(fitted.fit_predict(X), fitted.labels_)  # same seed
+    assert fitted.cluster_centers_.shape == (k, 3)
+    assert fitted.n_features_in_ == X.shape[1]
+    assert fitted.device_ == torch.device("cpu")
+    Z = fitted.transform(X)
+    assert Z.shape == (len(X), 3)
+    # predict is the nearest centre in the embedding.
+    d2 = ((Z[:, None] - fitted.cluster_centers_[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(fitted.predict(X), d2.argmin(1))
+
+
+def test_predict_proba_rows_are_distributions_consistent_with_predict(X, fitted):
+    q = fitted.predict_proba(X)
+    assert q.shape == (len(X), fitted.n_clusters)
+    assert np.all(q >= 0)
+    np.testing.assert_allclose(q.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(q.argmax(1), fitted.predict(X))
+
+
+def test_history_and_iterations(fitted):
+    assert 1 <= fitted.n_iter_ <= 5
+    assert len(fitted.history_) == fitted.n_iter_
+    assert all(np.isfinite(row["train_loss"]) for row in fitted.history_)
+    if fitted.n_iter_ > 1:
+        deltas = [row["delta_label"] for row in fitted.history_ if "delta_label" in row]
+        assert deltas and all(0.0 <= d <= 1.0 for d in deltas)
+
+
+def test_tol_controls_early_stopping(X, fitted_ae):
+    early = dec(tol=1.0, max_epochs=10, autoencoder=fitted_ae).fit(X)
+    full = dec(tol=0.0, max_epochs=10, autoencoder=fitted_ae).fit(X)
+    # tol=1: fewer than 100% of labels change after the first update -> stop at once.
+    assert early.n_iter_ == 1
+    assert "delta_label" in early.history_[-1]
+    assert early.history_[-1]["delta_label"] < 1.0
+    # tol=0: never "fewer than 0%": runs every epoch.
+    assert full.n_iter_ == 10
+    assert sum("delta_label" in row for row in full.history_) >= 9
+
+
+def test_update_interval_sets_iterations_per_update(X, fitted_ae):
+    est = dec(tol=0.0, max_epochs=2, update_interval=3, autoencoder=fitted_ae).fit(X)
+    # 300 rows / 32 per batch = 10 batches a pass; 2 passes / 3 batches -> 7 updates.
+    assert est.n_iter_ == 7
+    assert all(row["train_batch_count"] == 3 for row in est.history_)
+
+
+def test_idec_keeps_the_decoder_and_dec_drops_it(X, fitted):
+    if fitted.gamma > 0:
+        assert fitted.module_.decoder is not None
+        q, x_hat, z = fitted.module_(torch.from_numpy(X[:4]))
+        assert x_hat.shape == (4, X.shape[1])
+    else:
+        assert fitted.module_.decoder is None
+
+
+def test_score_is_negative_objective(X, fitted):
+    from skdeepcluster._losses import kl_divergence, target_distribution
+
+    s = fitted.score(X)
+    assert np.isfinite(s) and s <= 0
+    q = torch.from_numpy(fitted.predict_proba(X).astype(np.float64))
+    kl = float(kl_divergence(target_distribution(q), q))
+    if fitted.gamma == 0:
+        assert s == pytest.approx(-kl, rel=1e-3, abs=1e-6)
+    else:
+        module = fitted.module_.eval()
+        with torch.no_grad():
+            x_hat = module(torch.from_numpy(X))[1].numpy()
+        mse = np.mean((x_hat.astype(np.float64) - X) ** 2)
+        assert s == pytest.approx(-(mse + fitted.gamma * kl), rel=1e-3)
+
+
+def test_n_clusters_one(blobs):
+    X, _ = blobs
+    est = dec(n_clusters=1).fit(X)
+    assert np.all(est.labels_ == 0)
+    np.testing.assert_allclose(est.predict_proba(X), 1.0)
+
+
+# -- scikit-learn integration -------------------------------------------------------------
+def test_pipeline(blobs):
+    X, y = blobs
+    pipe = Pipeline([("scale", StandardScaler()), ("dec", dec())]).fit(X)
+    labels = pipe.predict(X)
+    _assert_valid_labels(labels, 3, len(X))
+    np.testing.assert_array_equal(labels, pipe[-1].labels_)
+    assert pipe.transform(X).shape == (len(X), 3)
+    assert pipe.predict_proba(X).shape == (len(X), 3)
+    np.testing.assert_array_equal(pipe.get_feature_names_out(), ["decclusterer0",
+                                                                   "decclusterer1",
+                                                                   "decclusterer2"])
+
+
+def _count_autoencoder_fits(monkeypatch):
+    calls = []
+    original = AutoEncoder._fit
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AutoEncoder, "_fit", counting)
+    return calls
+
+
+def test_grid_search_with_scorers_caches_pretraining(blobs, tmp_path, monkeypatch):
+    X, y = blobs
+    calls = _count_autoencoder_fits(monkeypatch)
+    grid = GridSearchCV(
+        dec(memory=str(tmp_path), max_epochs=2),
+        {"n_clusters": [2, 3], "gamma": [0.0, 0.1]},
+        scoring={"ari": ari_scorer, "nmi": nmi_scorer, "acc": accuracy_scorer},
+        refit="ari", cv=2,
+    ).fit(X, y)
+    assert grid.best_params_["n_clusters"] in (2, 3)
+    assert grid.best_params_["gamma"] in (0.0, 0.1)
+    for name in ("ari", "nmi", "acc"):
+        assert np.isfinite(grid.cv_results_[f"mean_test_{name}"]).all()
+    # 4 candidates x 2 folds + refit = 9 fits, but only 3 distinct pretrainings (one per
+    # fold, one on the whole data): the other 6 are cache hits.
+    assert len(calls) == 3
+    assert any(tmp_path.rglob("output.pkl"))
+    _assert_valid_labels(grid.predict(X), grid.best_params_["n_clusters"], len(X))
+
+
+def test_grid_search_without_scoring_uses_score(blobs, tmp_path):
+    X, _ = blobs
+    grid = GridSearchCV(dec(memory=str(tmp_path), max_epochs=2),
+                        {"n_clusters": [2, 3]}, cv=2).fit(X)
+    assert grid.best_params_["n_clusters"] in (2, 3)
+    scores = grid.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and np.all(scores <= 0)
+    assert grid.best_score_ == pytest.approx(scores.max())
+
+
+def test_clone_is_unfitted_with_same_params(fitted):
+    c = clone(fitted)
+    assert c.get_params() == fitted.get_params()
+    assert not hasattr(c, "labels_") and not hasattr(c, "net_")
+    with pytest.raises(NotFittedError):
+        c.predict(np.zeros((2, fitted.n_features_in_), dtype=np.float32))
+
+
+def test_pickle_round_trip(X, fitted):
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
+    np.testing.assert_array_equal(restored.transform(X), fitted.transform(X))
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(restored.labels_, fitted.labels_)
+    assert restored.score(X) == fitted.score(X)
+    assert restored.device_ == torch.device("cpu")
+
+
+def test_same_seed_is_reproducible_and_other_seeds_valid(blobs):
+    X, _ = blobs
+    a, b = dec(random_state=3).fit(X), dec(random_state=3).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    others = [dec(random_state=s).fit(X) for s in (4, None)]
+    assert not np.allclose(a.transform(X), others[0].transform(X))
+    for est in others:
+        _assert_valid_labels(est.labels_, 3, len(X))
+
+
+@pytest.mark.parametrize("random_state", [None, 7])
+def test_fit_does_not_touch_global_rng_state(blobs, random_state):
+    X, _ = blobs
+    np.random.seed(123)
+    random.seed(123)
+    torch.manual_seed(123)
+    np_state, py_state, torch_state = np.random.get_state(), random.getstate(), torch.get_rng_state()
+    dec(random_state=random_state, max_epochs=2).fit(X)
+    after = np.random.get_state()
+    assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1])
+    assert after[2:] == np_state[2:]
+    assert random.getstate() == py_state
+    assert torch.equal(torch.get_rng_state(), torch_state)
+
+
+def test_verbose(blobs, capsys):
+    X, _ = blobs
+    dec(verbose=0, max_epochs=2).fit(X)
+    assert capsys.readouterr().out == ""
+    dec(verbose=1, max_epochs=3, tol=0.0).fit(X)
+    out = capsys.readouterr().out
+    assert "train_loss" in out
+    # pretraining prints 5 epoch lines and the clustering phase 3 more.
+    epoch_lines = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(epoch_lines) >= 5 + 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_preserved(blobs, dtype):
+    X = blobs[0].astype(dtype)
+    X_before = X.copy()
+    est = dec(max_epochs=2).fit(X)
+    np.testing.assert_array_equal(X, X_before)  # the input is never written to
+    assert est.transform(X).dtype == dtype
+    assert est.predict_proba(X).dtype == dtype
+    assert est.cluster_centers_.dtype == dtype
+    assert next(est.module_.parameters()).dtype == (
+        torch.float32 if dtype == np.float32 else torch.float64)
+
+
+def test_read_only_memmap(blobs, tmp_path):
+    X, _ = blobs
+    path = tmp_path / "X.dat"
+    X.tofile(path)
+    mm = np.memmap(path, dtype=np.float32, mode="r", shape=X.shape)
+    assert not mm.flags.writeable
+    est = dec(max_epochs=2).fit(mm)
+    np.testing.assert_array_equal(est.predict(mm), est.labels_)
+    np.testing.assert_array_equal(est.transform(mm), est.transform(X))
+    np.testing.assert_array_equal(np.asarray(mm), X)
+
+
+def test_dataframe_feature_names(blobs):
+    pd = pytest.importorskip("pandas")
+    X, _ = blobs
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    est = dec(max_epochs=2).fit(df)
+    np.testing.assert_array_equal(est.feature_names_in_, df.columns)
+    np.testing.assert_array_equal(est.predict(df), est.labels_)
+    # Refitting on an array forgets the names.
+    est.fit(X)
+    assert not hasattr(est, "feature_names_in_")
+
+
+# -- the autoencoder= parameter -------------------------------------------------------------
+def test_unfitted_autoencoder_is_not_fitted_in_place(blobs):
+    X, _ = blobs
+    ae = AutoEncoder(**AE_TINY)
+    params = ae.get_params()
+    est = dec(autoencoder=ae).fit(X)
+    assert not hasattr(ae, "net_") and not hasattr(ae, "n_features_in_")
+    assert ae.get_params() == params
+    assert est.autoencoder is ae
+    _assert_valid_labels(est.labels_, 3, len(X))
+
+
+def test_fitted_autoencoder_is_reused_without_refitting(X, fitted_ae, monkeypatch):
+    before = _state(fitted_ae.module_)
+    Z_before = fitted_ae.transform(X)
+    calls = _count_autoencoder_fits(monkeypatch)
+    est = dec(autoencoder=fitted_ae, gamma=0.1, max_epochs=3, tol=0.0).fit(X)
+    assert calls == []
+    assert _states_equal(_state(fitted_ae.module_), before)
+    np.testing.assert_array_equal(fitted_ae.transform(X), Z_before)
+    # The clusterer trained its own copy: its encoder moved away from the pretrained one.
+    assert est.module_.encoder is not fitted_ae.module_.encoder
+    assert not np.allclose(est.transform(X), Z_before)
+
+
+def test_fitted_autoencoder_in_float64_fit(X, fitted_ae):
+    before = _state(fitted_ae.module_)
+    est = dec(autoencoder=fitted_ae, max_epochs=2).fit(X.astype(np.float64))
+    assert est.transform(X.astype(np.float64)).dtype == np.float64
+    assert _states_equal(_state(fitted_ae.module_), before)
+
+
+def test_frozen_autoencoder_in_grid_search(X, fitted_ae, monkeypatch):
+    before = _state(fitted_ae.module_)
+    calls = _count_autoencoder_fits(monkeypatch)
+    grid = GridSearchCV(dec(autoencoder=FrozenEstimator(fitted_ae), max_epochs=2),
+                        {"n_clusters": [2, 3]}, cv=2).fit(X)
+    assert calls == []  # never refitted, in any fold nor in the refit
+    assert grid.best_params_["n_clusters"] in (2, 3)
+    assert _states_equal(_state(fitted_ae.module_), before)
+
+
+def test_fitted_autoencoder_with_wrong_n_features(X, fitted_ae):
+    with pytest.raises(ValueError, match=r"autoencoder was fitted on 64 features.*10 features"):
+        dec(autoencoder=fitted_ae).fit(X[:, :10])
+
+
+def test_autoencoder_of_wrong_type():
+    with pytest.raises((TypeError, ValueError), match="autoencoder"):
+        dec(autoencoder=StandardScaler()).fit(np.random.RandomState(0).rand(20, 4))
+
+
+# -- errors ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad, match", [(np.nan, "NaN"), (np.inf, "infinity")])
+def test_non_finite_input(blobs, bad, match):
+    X = blobs[0].copy()
+    X[3, 2] = bad
+    with pytest.raises(ValueError, match=match):
+        dec().fit(X)
+
+
+def test_too_few_samples(blobs):
+    X = blobs[0]
+    with pytest.raises(ValueError, match="1 sample"):
+        dec(n_clusters=1).fit(X[:1])
+    with pytest.raises(ValueError, match="n_samples=5 should be >= n_clusters=10"):
+        dec(n_clusters=10).fit(X[:5])
+
+
+def test_predict_errors(blobs, fitted):
+    X = blobs[0]
+    with pytest.raises(NotFittedError):
+        dec().predict(X)
+    with pytest.raises(NotFittedError):
+        dec().predict_proba(X)
+    for method in ("predict", "transform", "predict_proba", "score"):
+        with pytest.raises(ValueError, match="6 features.*expecting 64 features"):
+            getattr(fitted, method)(X)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(gamma=-1.0), "'gamma'"),
+        (dict(batch_size=0), "'batch_size'"),
+        (dict(optimizer="rmsprop"), "'optimizer'"),
+        (dict(n_clusters=0), "'n_clusters'"),
+        (dict(tol=-0.1), "'tol'"),
+        (dict(alpha=0.0), "'alpha'"),
+        (dict(lr=-1.0), "'lr'"),
+        (dict(device="nonsense"), "device='nonsense'"),
+    ],
+)
+def test_bad_parameters(blobs, params, match):
+    with pytest.raises(ValueError, match=match):
+        dec(**params).fit(blobs[0])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_unavailable(blobs):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        dec(device="cuda").fit(blobs[0])
+
+
+def test_failed_refit_keeps_the_previous_model(X):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X[:100], columns=[f"px{i}" for i in range(64)])
+    est = dec(max_epochs=2).fit(df)
+    labels, Z = est.predict(df), est.transform(df)
+    state = _state(est.module_)
+    names = est.feature_names_in_.copy()
+    bad = X[:50].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(bad)
+    # A failure after validation (different width, too few rows for n_clusters=20).
+    with pytest.raises(ValueError, match="n_clusters"):
+        est.set_params(n_clusters=20).fit(X[:10, :7])
+    est.set_params(n_clusters=3)
+    assert est.n_features_in_ == 64
+    np.testing.assert_array_equal(est.feature_names_in_, names)
+    assert _states_equal(_state(est.module_), state)
+    np.testing.assert_array_equal(est.predict(df), labels)
+    np.testing.assert_array_equal(est.transform(df), Z)
+
+
+def test_divergence_raises_floating_point_error(X):
+    # A learning rate that blows up the weights within the first epoch: the next loss is
+    # NaN and training stops with an error naming the epoch and the learning rate.
+    with pytest.raises(FloatingPointError, match=r"epoch \d+.*(lr|learning rate)"):
+        dec(optimizer="sgd", lr=1e20).fit(X)
+
+
+def test_divergence_failure_keeps_the_previous_model(X):
+    est = dec(max_epochs=2).fit(X)
+    labels = est.predict(X)
+    with pytest.raises(FloatingPointError):
+        est.set_params(optimizer="sgd", lr=1e20).fit(X)
+    np.testing.assert_array_equal(est.predict(X), labels)
+
+
+def test_last_step_divergence_is_not_silent(X, fitted_ae):
+    """The last optimisation step sends the weights to inf/NaN: fit must not succeed.
+
+    One target update of one batch (batch_size > n_samples, max_epochs=1) with an absurd
+    learning rate. The loss of that step is finite (it is computed before the step), so
+    the per-step check never fires; DESIGN §8 asks for an error rather than a model
+    whose embedding is NaN and whose labels leave clusters empty.
+    """
+    est = dec(optimizer="sgd", lr=1e38, batch_size=512, max_epochs=1, autoencoder=fitted_ae)
+    try:
+        est.fit(X)
+    except (FloatingPointError, ValueError) as exc:
+        assert "lr" in str(exc) or "learning rate" in str(exc)
+        assert not hasattr(est, "labels_")
+        return
+    assert np.isfinite(est.transform(X)).all(), "fit succeeded with a NaN/inf embedding"
+    _assert_valid_labels(est.labels_, 3, len(X))
