@@ -2,8 +2,9 @@
 
 from ._autoencoder import AutoEncoder
 from ._base import BaseDeepClusterer
+from ._dcn import DCNClusterer
 from ._dec import DECClusterer
 
 __version__ = "0.1.0"
 
-__all__ = ["AutoEncoder", "BaseDeepClusterer", "DECClusterer", "__version__"]
+__all__ = ["AutoEncoder", "BaseDeepClusterer", "DCNClusterer", "DECClusterer", "__version__"]

@@ -78,3 +78,40 @@ def reseed_empty_clusters(Z, centers, labels):
         dist[i] = -np.inf
         taken.append(i)
     return centers, labels
+
+
+def refine_kmeans(Z, centers, *, max_iter=300):
+    """Lloyd's k-means on ``Z`` started from ``centers`` (one run); numpy in and out.
+
+    Returns ``(centers, labels, inertia)`` like :func:`kmeans`, with every cluster
+    non-empty; cluster ``j`` of the result continues cluster ``j`` of ``centers``.
+    """
+    Z = np.asarray(Z)
+    init = np.asarray(centers, dtype=Z.dtype)
+    km = KMeans(n_clusters=len(init), init=init, n_init=1, max_iter=max_iter,
+                random_state=0)
+    labels = km.fit_predict(Z).astype(np.int64)
+    centers = km.cluster_centers_.astype(Z.dtype, copy=False)
+    centers, labels = reseed_empty_clusters(Z, centers, labels)
+    return centers, labels, float(km.inertia_)
+
+
+def online_center_update(centers, counts, Z, labels):
+    """DCN's per-sample k-means centre update over a batch (tensors in and out).
+
+    Feeding the rows of ``Z`` one at a time, each row ``z`` assigned to cluster
+    ``k = labels[i]`` does ``counts[k] += 1`` then
+    ``centers[k] -= (centers[k] - z) / counts[k]`` (Yang et al., 2017, Algorithm 1). The
+    result does not depend on the order of the rows: each centre becomes the running
+    mean ``(c_k * mu_k + sum_{i: labels_i = k} z_i) / (c_k + n_k)`` of its old value,
+    weighted by its count ``c_k``, and of the ``n_k`` rows assigned to it; that is what
+    is computed here, in one vectorised step. Centres without rows are unchanged.
+    Returns new ``(centers, counts)``; the inputs are not modified.
+    """
+    k = len(centers)
+    n_k = torch.bincount(labels, minlength=k).to(counts.dtype)
+    sums = torch.zeros_like(centers).index_add_(0, labels, Z.to(centers.dtype))
+    new_counts = counts + n_k
+    step = (sums - n_k.unsqueeze(1).to(centers.dtype) * centers)
+    denom = new_counts.clamp_min(1).unsqueeze(1).to(centers.dtype)
+    return centers + step / denom, new_counts

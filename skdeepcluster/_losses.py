@@ -37,3 +37,17 @@ def kl_divergence(p, q):
 def reconstruction_mse(x_hat, x):
     """Mean squared reconstruction error, averaged over samples and features."""
     return torch.mean((x_hat - x) ** 2)
+
+
+def dcn_loss(x_hat, x, z, assigned_centers, lam):
+    """DCN's objective on a batch: reconstruction plus ``lam / 2`` times the k-means term.
+
+    ``mean((x_hat - x)**2) + lam / 2 * mean_i ||z_i - assigned_centers_i||^2``: the
+    reconstruction error is averaged over samples and features (as
+    :func:`reconstruction_mse`), the squared distance of each embedding ``z_i`` to the
+    centre of its cluster (row ``i`` of ``assigned_centers``) is averaged over samples.
+    """
+    return reconstruction_mse(x_hat, x) + 0.5 * lam * (z - assigned_centers).pow(2).sum(1).mean()
+
+
+# -- VaDE (Jiang et al., 2017) -------------------------------------------------------------

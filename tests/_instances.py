@@ -1,6 +1,10 @@
 """Tiny, fast instances of every estimator for the common checks and API tests."""
 
-from skdeepcluster import AutoEncoder, DECClusterer
+from skdeepcluster import (
+    AutoEncoder,
+    DCNClusterer,
+    DECClusterer,
+)
 
 TINY = dict(hidden_dims=(16,), latent_dim=3, device="cpu", random_state=0)
 
@@ -10,9 +14,10 @@ def tiny_autoencoder(**kw):
 
 
 def tiny_clusterers(**kw):
-    """One tiny instance of each clusterer (DEC and IDEC)."""
+    """One tiny instance of each clusterer (DEC, IDEC, DCN)."""
     common = {**TINY, "pretrain_epochs": 5, "max_epochs": 5, "batch_size": 16, **kw}
     return [
         DECClusterer(n_clusters=3, n_init=3, **common),
         DECClusterer(n_clusters=3, n_init=3, gamma=0.1, **common),
+        DCNClusterer(n_clusters=3, n_init=3, **common),
     ]

@@ -1,0 +1,370 @@
+"""Deep Clustering Network (DCN): k-means-friendly embeddings."""
+
+from numbers import Integral, Real
+
+import torch
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._autoencoder import history_records
+from ._base import BaseDeepClusterer
+from ._kmeans import nearest_center, online_center_update, refine_kmeans, reseed_empty_clusters
+from ._losses import dcn_loss, squared_distances
+from ._training import DeepNet, _TensorData, as_tensor, make_net, to_numpy, torch_dtype
+from .nn import AutoEncoderModule
+
+_OPTIMIZERS = {"adam": (torch.optim.Adam, {}), "sgd": (torch.optim.SGD, {"momentum": 0.9})}
+
+
+class _DCNNet(DeepNet):
+    """The autoencoder trained on DCN's loss, with mini-batch k-means in its train step.
+
+    The clustering state lives on the net as plain tensors (not parameters): the centres
+    ``centers_``, their running counts ``counts_`` and the current cluster of every
+    training sample ``assignments_`` (batches carry sample indices as ``y``). Each
+    training step is one gradient step on :func:`dcn_loss` with the current assignments,
+    then (no gradient, with the updated network) the batch is reassigned to its nearest
+    centres and those centres are moved by :func:`online_center_update`.
+    """
+
+    lam = 1.0
+    centers_ = None
+    counts_ = None
+    assignments_ = None
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        x_hat, z = y_pred
+        return dcn_loss(x_hat, X, z, self.centers_[self.assignments_[y_true]], self.lam)
+
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        Xi, idx = batch
+        with torch.no_grad():
+            z = self.infer_embedding(Xi)
+            labels = nearest_center(z, self.centers_)
+            self.centers_, self.counts_ = online_center_update(
+                self.centers_, self.counts_, z, labels)
+            self.assignments_[idx] = labels
+        return step
+
+    def infer_embedding(self, x):
+        """The embedding of a training batch (bfloat16 autocast with mixed precision)."""
+        encoder = self.module_.encoder
+        if self.mixed_precision:
+            with torch.autocast(device_type=torch.device(self.device).type,
+                                dtype=torch.bfloat16):
+                return encoder(x).to(x.dtype)
+        return encoder(x)
+
+
+def _autoencoder_kwargs(module):
+    """``AutoEncoderModule`` arguments that rebuild the architecture of ``module``."""
+    linears = [m for m in module.encoder if isinstance(m, torch.nn.Linear)]
+    return dict(n_features=linears[0].in_features,
+                hidden_dims=tuple(m.out_features for m in linears[:-1]),
+                latent_dim=linears[-1].out_features)
+
+
+class DCNClusterer(BaseDeepClusterer):
+    """Deep Clustering Network (Yang et al., 2017): k-means-friendly embeddings.
+
+    An autoencoder is pretrained (or reused) and k-means on its embedding gives the
+    initial centres and assignments. The autoencoder is then trained on the
+    reconstruction error plus a k-means term that pulls each embedding towards the
+    centre of its cluster, while the clustering follows the network by mini-batch
+    k-means: after each gradient step the samples of the batch are reassigned to their
+    nearest centre and each centre moves towards its new members with step ``1 / c_k``,
+    ``c_k`` being the number of samples it has absorbed so far (starting at
+    ``initial_count``). Training stops when fewer than a fraction ``tol`` of the labels
+    change over an epoch, or after ``max_epochs``. A final k-means pass on the final
+    embedding, started from the learned centres, gives ``labels_`` and
+    ``cluster_centers_``.
+
+    The loss of a batch is::
+
+        mean((x - x_hat)**2) + lam / 2 * mean_i ||f(x_i) - mu_{s_i}||^2
+
+    where the reconstruction error is averaged over samples *and features* (the
+    package's MSE convention, as in :class:`AutoEncoder`) and the k-means term over
+    samples. The paper (Yang et al., 2017) weights the squared error summed over the
+    ``d`` features with 1 and the k-means term with ``λ / 2``, so its ``λ`` is
+    ``d * lam`` here. The official code puts its weight on the other term, ``lbd *
+    ||x - x_hat||^2 + beta * ||f(x) - mu||^2``, i.e. ``lam = 2 * beta / (lbd * d)``: its
+    MNIST example (``lbd = 0.05``, ``beta = 1``, ``d = 784``) is ``lam ≈ 0.05``. The
+    k-means term grows with the squared scale of the embedding, which the pretraining
+    decides, so the best ``lam`` depends on it; the default was chosen by a sweep on
+    MNIST (``benchmarks/results/dcn_sweep.md``).
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    hidden_dims : tuple of int, default=(500, 500, 2000)
+        Hidden layer widths of the encoder of the pretrained autoencoder.
+    latent_dim : int, default=10
+        Dimension of the embedding.
+    lam : float, default=0.05
+        Weight of the k-means term against the reconstruction error (see above for the
+        paper's and the official code's conventions). Larger values make the embedding
+        more k-means friendly at the cost of reconstruction; 0 only fine-tunes the
+        autoencoder.
+    pretrain_epochs : int, default=50
+        Epochs of autoencoder pretraining (ignored when ``autoencoder`` is fitted).
+    max_epochs : int, default=50
+        Maximum passes over the data in the clustering phase.
+    batch_size : int, default=256
+        Samples per gradient step (pretraining and clustering).
+    lr : float, default=1e-4
+        Learning rate of the clustering phase. Larger rates let the k-means term
+        distort the embedding faster than the assignments can follow, and lose accuracy.
+    optimizer : {"adam", "sgd"}, default="adam"
+        Optimiser of the clustering phase: Adam, or SGD with momentum 0.9 (the paper's
+        choice; Adam at 1e-4 did as well or better in our sweep).
+    pretrain_lr : float or "auto", default="auto"
+        Learning rate of the autoencoder pretraining, whose optimizer is chosen as
+        :class:`AutoEncoder`'s ``optimizer="auto"`` (SGD for data in [0, 1], else Adam);
+        ``"auto"`` is that optimizer's default (1.0 for SGD, 1e-3 for Adam).
+    initial_count : int, default=100
+        Initial value of the running count ``c_k`` of every centre (100 in the official
+        code): a centre moves towards a new member by ``1 / c_k``, so a larger count
+        makes the centres move more slowly at first.
+    kmeans_interval : int or None, default=None
+        Epochs between full k-means re-runs on the embedding of the whole dataset
+        (started from the current centres, keeping their running counts; the official
+        code does it every 10 epochs). None never re-runs k-means during training; a
+        re-run every 5 epochs did not help in our sweep.
+    tol : float, default=1e-3
+        Stop when fewer than this fraction of labels change over an epoch.
+    n_init : int, default=20
+        Number of k-means runs on the pretrained embedding.
+    autoencoder : AutoEncoder or None, default=None
+        Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
+        ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``. An
+        unfitted ``AutoEncoder`` is cloned and fitted; a fitted one (or
+        ``sklearn.frozen.FrozenEstimator(fitted)``, which survives ``clone``, e.g. in
+        ``GridSearchCV``) is reused without refitting. It is never modified.
+    memory : str, joblib.Memory or None, default=None
+        Cache the pretraining on disk (as ``Pipeline(memory=...)``): refits with the same
+        data and autoencoder parameters, e.g. in ``GridSearchCV`` over ``lam``, reuse it.
+    mixed_precision : bool, default=False
+        bfloat16 autocast in training forward passes (several times faster on CPUs with
+        AMX and on recent GPUs); parameters, centres and outputs stay in X's dtype.
+    device : str or torch.device, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+        ``"mps"`` or a :class:`torch.device`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling and k-means. Global RNG state is never touched.
+    verbose : int, default=0
+        0: silent; 1: one line per epoch; 2: also progress bars.
+    callbacks : list of skorch callbacks, default=None
+        Passed to the skorch net of the clustering phase (copied, never modified).
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, latent_dim)
+        Cluster centres in the embedding (from the final k-means pass).
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample (its nearest centre: what ``predict`` gives on
+        the training data).
+    counts_ : ndarray of shape (n_clusters,)
+        Running counts ``c_k`` of the mini-batch k-means at the end of training:
+        ``initial_count`` plus the number of assignments each centre absorbed.
+    n_iter_ : int
+        Number of epochs of the clustering phase.
+    history_ : list of dict
+        One record per epoch: ``train_loss``, ``delta_label`` (fraction of labels
+        changed over the epoch), ``dur``.
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``module_`` is its module (the autoencoder).
+    device_ : torch.device
+        The device the model was trained on.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit (only when X has string column names).
+
+    See Also
+    --------
+    DECClusterer : Deep embedded clustering (soft assignments, KL divergence).
+    AutoEncoder : The pretraining.
+    sklearn.cluster.MiniBatchKMeans : The clustering step of DCN, on raw features.
+
+    References
+    ----------
+    B. Yang, X. Fu, N. D. Sidiropoulos and M. Hong. "Towards K-means-friendly spaces:
+    simultaneous deep learning and clustering." ICML 2017.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import DCNClusterer
+    >>> X, _ = make_blobs(n_samples=200, centers=3, n_features=5, random_state=0)
+    >>> dcn = DCNClusterer(n_clusters=3, hidden_dims=(32,), latent_dim=2,
+    ...                    pretrain_epochs=20, max_epochs=5, random_state=0)
+    >>> labels = dcn.fit_predict(X.astype("float32"))
+    >>> labels.shape, dcn.cluster_centers_.shape
+    ((200,), (3, 2))
+    >>> bool((labels == dcn.predict(X.astype("float32"))).all())
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDeepClusterer._parameter_constraints,
+        "lam": [Interval(Real, 0, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions(set(_OPTIMIZERS))],
+        "initial_count": [Interval(Integral, 0, None, closed="left")],
+        "kmeans_interval": [Interval(Integral, 1, None, closed="left"), None],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, n_clusters=8, *, hidden_dims=(500, 500, 2000), latent_dim=10,
+                 lam=0.05, pretrain_epochs=50, max_epochs=50, batch_size=256, lr=1e-4,
+                 optimizer="adam", pretrain_lr="auto", initial_count=100,
+                 kmeans_interval=None, tol=1e-3, n_init=20, autoencoder=None, memory=None,
+                 mixed_precision=False, device="auto", random_state=None, verbose=0,
+                 callbacks=None):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.latent_dim = latent_dim
+        self.lam = lam
+        self.pretrain_epochs = pretrain_epochs
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.pretrain_lr = pretrain_lr
+        self.initial_count = initial_count
+        self.kmeans_interval = kmeans_interval
+        self.tol = tol
+        self.n_init = n_init
+        self.autoencoder = autoencoder
+        self.memory = memory
+        self.mixed_precision = mixed_precision
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Pretrain (or reuse) the autoencoder, then train DCN on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (float32 is the fast path; float64 is kept as float64).
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : DCNClusterer
+            The fitted estimator.
+        """
+        return self._fit_validated(X)
+
+    def _fit(self, X, device, seed):
+        autoencoder = self._pretrained_autoencoder(X, device, seed)
+        dtype = torch_dtype(X)
+        Xt = as_tensor(X, device, dtype)
+        Z = self._forward(autoencoder.encoder, Xt, module=autoencoder)
+        centers, labels = self._initial_clustering(Z, seed, self.n_init)
+
+        optimizer, optimizer_kwargs = _OPTIMIZERS[self.optimizer]
+        net = make_net(
+            _DCNNet, AutoEncoderModule, _autoencoder_kwargs(autoencoder),
+            X=X, optimizer=optimizer, lr=self.lr, optimizer_kwargs=optimizer_kwargs,
+            max_epochs=1, batch_size=self.batch_size, device=device, seed=seed,
+            verbose=self.verbose, callbacks=self.callbacks,
+            mixed_precision=self.mixed_precision,
+        )
+        net.lam = self.lam
+        net.initialize()
+        net.module_.load_state_dict(autoencoder.state_dict())
+        net.centers_ = torch.as_tensor(centers, device=device, dtype=dtype)
+        net.counts_ = torch.full((self.n_clusters,), self.initial_count, dtype=torch.int64,
+                                 device=device)
+        net.assignments_ = torch.as_tensor(labels, device=device)
+
+        data = _TensorData(Xt, torch.arange(len(X), device=device))
+        for epoch in range(1, self.max_epochs + 1):
+            previous = net.assignments_.clone()
+            net.partial_fit(data)
+            delta = float((net.assignments_ != previous).float().mean())
+            net.history.record("delta_label", delta)
+            if self.kmeans_interval is not None and epoch % self.kmeans_interval == 0:
+                self._rerun_kmeans(net, Xt)
+            else:
+                self._reseed_empty(net, Xt)
+            if delta < self.tol:
+                break
+
+        Z = self._forward(net.module_.encoder, Xt, module=net.module_)
+        centers, _, _ = refine_kmeans(to_numpy(Z), to_numpy(net.centers_))
+        centers, labels = self._final_assignment(Z, centers)
+        counts = to_numpy(net.counts_)
+        net.centers_ = net.counts_ = net.assignments_ = None  # training state
+        return {
+            "net_": net,
+            "cluster_centers_": centers,
+            "labels_": labels,
+            "counts_": counts,
+            "history_": history_records(net),
+            "n_iter_": len(net.history),
+        }
+
+    def _rerun_kmeans(self, net, Xt):
+        """Full k-means on the current embedding, started from the current centres."""
+        Z = self._forward(net.module_.encoder, Xt, module=net.module_)
+        centers, labels, _ = refine_kmeans(to_numpy(Z), to_numpy(net.centers_))
+        net.centers_ = torch.as_tensor(centers, device=Z.device)
+        net.assignments_ = torch.as_tensor(labels, device=Z.device)
+
+    def _reseed_empty(self, net, Xt):
+        """Move the centre of every cluster left without samples onto a far sample."""
+        sizes = torch.bincount(net.assignments_, minlength=self.n_clusters)
+        if bool((sizes > 0).all()):
+            return
+        Z = to_numpy(self._forward(net.module_.encoder, Xt, module=net.module_))
+        centers, labels = reseed_empty_clusters(Z, to_numpy(net.centers_),
+                                                to_numpy(net.assignments_))
+        device = net.centers_.device
+        net.counts_ = torch.where(sizes == 0, self.initial_count, net.counts_)
+        net.centers_ = torch.as_tensor(centers, device=device)
+        net.assignments_ = torch.as_tensor(labels, device=device)
+
+    def _embed_tensor(self, xb):
+        return self.module_.encoder(xb)
+
+    def score(self, X, y=None):
+        """Negative DCN objective on ``X`` (higher is better).
+
+        ``-(mean((X - X_hat)**2) + lam / 2 * mean_i min_k ||f(x_i) - mu_k||^2)``: the
+        reconstruction error averaged over samples and features plus ``lam / 2`` times
+        the mean squared distance of each embedding to its nearest centre.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            Negative objective.
+        """
+        X = self._validate_for_inference(X)
+        module = self.module_
+        param = next(module.parameters())
+        centers = torch.as_tensor(self.cluster_centers_, device=param.device,
+                                  dtype=param.dtype)
+
+        def terms(xb):
+            x_hat, z = module(xb)
+            return ((x_hat - xb) ** 2).sum(1), squared_distances(z, centers).min(1).values
+
+        sse, dist = self._forward(terms, X)
+        return -(float(sse.sum()) / X.size + 0.5 * self.lam * float(dist.mean()))
