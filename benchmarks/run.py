@@ -111,7 +111,7 @@ def register_optional_methods():
 
 
 def pretrained(X, seed, args):
-    """The seed's pretrained AutoEncoder, from the cache when present; (ae, seconds, MiB)."""
+    """The seed's pretrained AutoEncoder and its cost, from the cache when present."""
     ae = AutoEncoder(max_epochs=args.pretrain_epochs, lr=args.pretrain_lr,
                      optimizer=args.pretrain_optimizer, batch_size=256,
                      mixed_precision=args.mixed_precision, device=args.device,
@@ -123,59 +123,55 @@ def pretrained(X, seed, args):
     if os.path.exists(path):
         with open(path, "rb") as f:
             return pickle.load(f)
-    with PeakRSS() as mem:
-        start = time.perf_counter()
-        ae.fit(X)
-        seconds = time.perf_counter() - start
+    ae, wall, cpu, mib = timed(lambda: ae.fit(X))
+    result = {"ae": ae, "wall": wall, "cpu": cpu, "mib": mib}
     os.makedirs(args.cache, exist_ok=True)
     with open(path, "wb") as f:
-        pickle.dump((ae, seconds, mem.peak), f)
-    return ae, seconds, mem.peak
+        pickle.dump(result, f)
+    return result
 
 
-def run_seed(X, y, seed, args):
+def timed(fn):
+    """Run ``fn()``; return its result, wall seconds, process CPU seconds, peak RSS (MiB).
+
+    CPU seconds count every thread of this process: on a shared machine they are a
+    measure of work that other processes do not inflate.
+    """
+    with PeakRSS() as mem:
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return out, wall, cpu, mem.peak
+
+
+def run_method(name, X, y, seed, args):
+    """One method on one seed: a result record."""
     k = len(np.unique(y))
-    records = []
-    if "kmeans" in args.methods:
-        with PeakRSS() as mem:
-            start = time.perf_counter()
-            labels = KMeans(n_clusters=k, n_init=20, random_state=seed).fit_predict(X)
-            fit_s = time.perf_counter() - start
-        records.append({"method": "kmeans", "seed": seed, "fit_s": fit_s,
-                        "peak_mib": mem.peak, **scores(y, labels)})
-        print(records[-1], flush=True)
-    deep = [m for m in args.methods if m != "kmeans"]
-    if not deep:
-        return records
-    ae, pre_s, pre_mib = pretrained(X, seed, args)
-    if "ae_kmeans" in deep:
-        start = time.perf_counter()
-        labels = KMeans(n_clusters=k, n_init=20, random_state=seed).fit_predict(ae.transform(X))
-        records.append({"method": "ae_kmeans", "seed": seed, "pretrain_s": pre_s,
-                        "cluster_s": time.perf_counter() - start,
-                        "fit_s": pre_s + time.perf_counter() - start, "peak_mib": pre_mib,
-                        **scores(y, labels)})
-        print(records[-1], flush=True)
-    for name in deep:
-        if name == "ae_kmeans":
-            continue
-        est = DEEP_METHODS[name](k, ae, seed, args)
-        with PeakRSS() as mem:
-            start = time.perf_counter()
-            est.fit(X)
-            cluster_s = time.perf_counter() - start
-        records.append({"method": name, "seed": seed, "pretrain_s": pre_s,
-                        "cluster_s": cluster_s, "fit_s": pre_s + cluster_s,
-                        "peak_mib": max(mem.peak, pre_mib), "n_iter": int(est.n_iter_),
-                        **scores(y, est.labels_)})
-        print(records[-1], flush=True)
-    return records
+    if name == "kmeans":
+        labels, wall, cpu, mib = timed(
+            lambda: KMeans(n_clusters=k, n_init=20, random_state=seed).fit_predict(X))
+        return {"method": name, "seed": seed, "fit_s": wall, "cpu_s": cpu, "peak_mib": mib,
+                **scores(y, labels)}
+    pre = pretrained(X, seed, args)
+    ae = pre["ae"]
+    if name == "ae_kmeans":
+        labels, wall, cpu, mib = timed(
+            lambda: KMeans(n_clusters=k, n_init=20, random_state=seed).fit_predict(
+                ae.transform(X)))
+        n_iter = ae.n_iter_
+    else:
+        est, wall, cpu, mib = timed(lambda: DEEP_METHODS[name](k, ae, seed, args).fit(X))
+        labels, n_iter = est.labels_, int(est.n_iter_)
+    return {"method": name, "seed": seed, "pretrain_s": pre["wall"], "cluster_s": wall,
+            "fit_s": pre["wall"] + wall, "cpu_s": pre["cpu"] + cpu,
+            "peak_mib": max(pre["mib"], mib), "n_iter": n_iter, **scores(y, labels)}
 
 
 def table(records):
     """Markdown table: mean ± std over seeds per method."""
-    rows = ["| method | seeds | ACC | NMI | ARI | fit (s) | of which pretraining (s) | peak RSS (MiB) |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| method | seeds | ACC | NMI | ARI | fit wall (s) | of which pretraining (s) "
+            "| fit CPU (s) | peak RSS (MiB) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     order = list(dict.fromkeys(r["method"] for r in records))
 
     def ms(values, fmt):
@@ -189,6 +185,7 @@ def table(records):
             f"| {m} | {len(rs)} | {ms([r['acc'] for r in rs], '.4f')} | "
             f"{ms([r['nmi'] for r in rs], '.4f')} | {ms([r['ari'] for r in rs], '.4f')} | "
             f"{ms([r['fit_s'] for r in rs], '.0f')} | {pre} | "
+            f"{ms([r['cpu_s'] for r in rs], '.0f')} | "
             f"{max(r['peak_mib'] for r in rs):.0f} |")
     return "\n".join(rows)
 
@@ -219,8 +216,10 @@ def main(argv=None):
 
     X, y = load(args.dataset, args.data_home)
     records = []
-    for seed in args.seeds:
-        records += run_seed(X, y, seed, args)
+    for name in args.methods:  # method-major: each seed's pretraining is cached
+        for seed in args.seeds:
+            records.append(run_method(name, X, y, seed, args))
+            print(records[-1], flush=True)
     meta = {
         "dataset": args.dataset, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
         "dtype": str(X.dtype), "command": "python " + " ".join(sys.argv),

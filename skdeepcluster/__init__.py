@@ -4,7 +4,9 @@ from ._autoencoder import AutoEncoder
 from ._base import BaseDeepClusterer
 from ._dcn import DCNClusterer
 from ._dec import DECClusterer
+from ._vade import VaDEClusterer
 
 __version__ = "0.1.0"
 
-__all__ = ["AutoEncoder", "BaseDeepClusterer", "DCNClusterer", "DECClusterer", "__version__"]
+__all__ = ["AutoEncoder", "BaseDeepClusterer", "DCNClusterer", "DECClusterer",
+           "VaDEClusterer", "__version__"]

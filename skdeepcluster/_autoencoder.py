@@ -67,7 +67,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         which gives markedly better embeddings on image data) and Adam otherwise (robust
         to the scale of standardised data, where SGD at learning rate 1 diverges).
     mixed_precision : bool, default=False
-        Train with bfloat16 autocast (much faster on CPUs with AMX and on recent GPUs);
+        Train with bfloat16 autocast (2-3x faster for the default
+        network on CPUs with bf16 instructions, and on recent GPUs);
         parameters and outputs stay in the dtype of the data.
     device : str or torch.device, default="auto"
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,

@@ -108,7 +108,7 @@ class DCNClusterer(BaseDeepClusterer):
         paper's and the official code's conventions). Larger values make the embedding
         more k-means friendly at the cost of reconstruction; 0 only fine-tunes the
         autoencoder.
-    pretrain_epochs : int, default=50
+    pretrain_epochs : int, default=100
         Epochs of autoencoder pretraining (ignored when ``autoencoder`` is fitted).
     max_epochs : int, default=50
         Maximum passes over the data in the clustering phase.
@@ -147,8 +147,9 @@ class DCNClusterer(BaseDeepClusterer):
         Cache the pretraining on disk (as ``Pipeline(memory=...)``): refits with the same
         data and autoencoder parameters, e.g. in ``GridSearchCV`` over ``lam``, reuse it.
     mixed_precision : bool, default=False
-        bfloat16 autocast in training forward passes (several times faster on CPUs with
-        AMX and on recent GPUs); parameters, centres and outputs stay in X's dtype.
+        bfloat16 autocast in training forward passes (2-3x faster for the default
+        network on CPUs with bf16 instructions, and on recent GPUs);
+        parameters, centres and outputs stay in X's dtype.
     device : str or torch.device, default="auto"
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
         ``"mps"`` or a :class:`torch.device`.
@@ -219,7 +220,7 @@ class DCNClusterer(BaseDeepClusterer):
     }
 
     def __init__(self, n_clusters=8, *, hidden_dims=(500, 500, 2000), latent_dim=10,
-                 lam=0.05, pretrain_epochs=50, max_epochs=50, batch_size=256, lr=1e-4,
+                 lam=0.05, pretrain_epochs=100, max_epochs=50, batch_size=256, lr=1e-4,
                  optimizer="adam", pretrain_lr="auto", initial_count=100,
                  kmeans_interval=None, tol=1e-3, n_init=20, autoencoder=None, memory=None,
                  mixed_precision=False, device="auto", random_state=None, verbose=0,

@@ -1,6 +1,9 @@
 """Losses and assignment functions as pure torch functions (no state, no modules)."""
 
+import math
+
 import torch
+import torch.nn.functional as F
 
 
 def squared_distances(z, centers):
@@ -51,3 +54,60 @@ def dcn_loss(x_hat, x, z, assigned_centers, lam):
 
 
 # -- VaDE (Jiang et al., 2017) -------------------------------------------------------------
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def gmm_log_joint(z, log_weights, means, log_vars):
+    """``log pi_c + log N(z_i | mu_c, diag(exp(log_vars_c)))``, shape ``(n_samples, k)``.
+
+    ``log_weights`` (shape ``(k,)``) must be normalised (e.g. a ``log_softmax``);
+    ``means`` and ``log_vars`` have shape ``(k, latent_dim)``. Row ``i`` depends on
+    ``z_i`` only. ``log p(z)`` is its ``torch.logsumexp`` over components and
+    ``log p(c | z)`` its ``torch.log_softmax``.
+    """
+    diff = z.unsqueeze(1) - means.unsqueeze(0)
+    log_normal = -0.5 * (_LOG_2PI + log_vars + diff.pow(2) * torch.exp(-log_vars)).sum(-1)
+    return log_weights + log_normal
+
+
+def bernoulli_log_likelihood(logits, x):
+    """``sum_j x_j log p_j + (1 - x_j) log(1 - p_j)`` with ``p = sigmoid(logits)``, per row.
+
+    Computed from the logits (no ``log(0)``); ``x`` may take any value in [0, 1].
+    """
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+
+
+def gaussian_log_likelihood(mean, log_var, x):
+    """``log N(x | mean, exp(log_var) I)`` per row; ``log_var`` broadcasts (e.g. a scalar)."""
+    log_var = torch.as_tensor(log_var, dtype=x.dtype, device=x.device).expand_as(x)
+    return -0.5 * (_LOG_2PI + log_var + (x - mean).pow(2) * torch.exp(-log_var)).sum(1)
+
+
+def vade_kl(mu, log_var, log_gamma, log_weights, means, log_vars):
+    """``KL(q(z, c | x) || p(z, c))`` per sample, with ``q(z, c | x) = q(z | x) gamma_c``.
+
+    ``q(z | x) = N(mu, diag(exp(log_var)))`` (rows of ``mu``/``log_var``), ``gamma``
+    given by its logarithm ``log_gamma`` (shape ``(n, k)``, rows normalised) and the
+    prior ``p(z, c) = pi_c N(z | means_c, diag(exp(log_vars_c)))``. In closed form::
+
+        sum_c gamma_c [KL(N(mu, var) || N(means_c, vars_c)) + log gamma_c - log pi_c]
+
+    which is VaDE's ELBO (Jiang et al., eq. 11) without the reconstruction term, negated.
+    """
+    gamma = torch.exp(log_gamma)
+    lv, lv_c = log_var.unsqueeze(1), log_vars.unsqueeze(0)
+    diff = mu.unsqueeze(1) - means.unsqueeze(0)
+    kl_z = 0.5 * (lv_c - lv + (torch.exp(lv) + diff.pow(2)) * torch.exp(-lv_c) - 1.0).sum(-1)
+    return (gamma * (kl_z + log_gamma - log_weights)).sum(1)
+
+
+def vade_elbo(log_px_z, mu, log_var, z, log_weights, means, log_vars):
+    """VaDE's evidence lower bound per sample (Jiang et al., 2017, eq. 11), one sample of z.
+
+    ``log_px_z`` is the reconstruction term ``log p(x | z)`` per row,
+    ``gamma = p(c | z)`` is computed in log space (``log_softmax`` of
+    :func:`gmm_log_joint`) and the rest is :func:`vade_kl`.
+    """
+    log_gamma = torch.log_softmax(gmm_log_joint(z, log_weights, means, log_vars), dim=1)
+    return log_px_z - vade_kl(mu, log_var, log_gamma, log_weights, means, log_vars)

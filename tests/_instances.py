@@ -4,6 +4,7 @@ from skdeepcluster import (
     AutoEncoder,
     DCNClusterer,
     DECClusterer,
+    VaDEClusterer,
 )
 
 TINY = dict(hidden_dims=(16,), latent_dim=3, device="cpu", random_state=0)
@@ -14,10 +15,11 @@ def tiny_autoencoder(**kw):
 
 
 def tiny_clusterers(**kw):
-    """One tiny instance of each clusterer (DEC, IDEC, DCN)."""
+    """One tiny instance of each clusterer (DEC, IDEC, DCN, VaDE)."""
     common = {**TINY, "pretrain_epochs": 5, "max_epochs": 5, "batch_size": 16, **kw}
     return [
         DECClusterer(n_clusters=3, n_init=3, **common),
         DECClusterer(n_clusters=3, n_init=3, gamma=0.1, **common),
         DCNClusterer(n_clusters=3, n_init=3, **common),
+        VaDEClusterer(n_clusters=3, n_init=2, **common),
     ]

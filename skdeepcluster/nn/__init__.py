@@ -2,5 +2,7 @@
 
 from ._mlp import MLP, AutoEncoderModule
 from ._heads import DECModule
+from ._vade import GMMPrior, VaDEModule
 
-__all__ = ["MLP", "AutoEncoderModule", "DECModule"]
+__all__ = ["MLP", "AutoEncoderModule", "DECModule",
+           "GMMPrior", "VaDEModule"]

@@ -1,0 +1,612 @@
+"""Variational Deep Embedding (VaDE): a VAE with a Gaussian-mixture prior."""
+
+import math
+import warnings
+from functools import partial
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn import config_context
+from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import LRScheduler
+
+from ._autoencoder import history_records
+from ._base import BaseDeepClusterer
+from ._training import (
+    BatchStream,
+    DeepNet,
+    _TensorData,
+    all_finite,
+    as_tensor,
+    forward_chunks,
+    make_net,
+    to_numpy,
+    torch_dtype,
+)
+from ._losses import gmm_log_joint
+from .nn import VaDEModule
+from .nn._vade import bernoulli_logit_scale, clamp_log_var, mlp_dims
+
+#: Rows used to fit the Bernoulli logit scale / the Gaussian decoder variance at the start.
+_INIT_ROWS = 4096
+#: q(z | x) starts with this fraction of the mixture components' mean variance.
+_ENCODER_VAR_FRACTION = 0.1
+
+
+def lr_factor(step, steps_per_epoch, warmup_steps):
+    """Multiplier of the learning rates at optimisation step ``step`` (counted from 0).
+
+    VaDE's schedule, ×0.9 every 10 epochs down to a tenth of the initial rate (the
+    paper's code decays Adam's 0.002 by 0.9 every 10 epochs with a floor of 0.0002),
+    preceded by a linear warm-up over the first ``warmup_steps`` steps. A module-level
+    function (bound with ``functools.partial``) so that fitted models pickle.
+    """
+    factor = max(0.9 ** (step // steps_per_epoch // 10), 0.1)
+    if step < warmup_steps:
+        factor *= (step + 1) / warmup_steps
+    return factor
+
+
+class _VaDENet(DeepNet):
+    """The negative ELBO, and the labels of the whole training set after every epoch.
+
+    With ``full_X_`` set (the training data as a tensor), each epoch ends by assigning
+    every sample to its most probable component ``argmax_c p(c | mu(x))``; the fraction
+    of labels that changed is recorded as ``delta_label`` and training stops (before the
+    next epoch) once it is below ``tol``.
+    """
+
+    tol = 0.0
+    full_X_ = None
+    labels_ = None
+    _converged = False
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return -self.module_.elbo(X, *y_pred).mean()
+
+    def full_labels(self):
+        module = self.module_
+        param = next(module.parameters())
+        log_joint = forward_chunks(lambda xb: module.prior.log_joint(module.embed(xb)),
+                                   self.full_X_, module=module, device=param.device,
+                                   dtype=param.dtype)
+        if not all_finite(log_joint):
+            raise self._diverged("the cluster posteriors became non-finite")
+        return log_joint.argmax(1)
+
+    def on_epoch_begin(self, net, **kwargs):
+        if self._converged:
+            raise KeyboardInterrupt  # skorch's way to stop training (as EarlyStopping)
+        super().on_epoch_begin(net, **kwargs)
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        if self.full_X_ is None:
+            return
+        labels = self.full_labels()
+        if self.labels_ is not None:
+            delta = float((labels != self.labels_).float().mean())
+            self.history.record("delta_label", delta)
+            self._converged = delta < self.tol
+        self.labels_ = labels
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key in ("full_X_", "labels_", "_converged"):
+            state.pop(key, None)
+        return state
+
+
+class VaDEClusterer(BaseDeepClusterer):
+    """Variational Deep Embedding (Jiang et al., 2017): a VAE with a Gaussian-mixture prior.
+
+    The generative model draws a cluster ``c ~ Cat(pi)``, an embedding
+    ``z ~ N(mu_c, diag(sigma_c^2))`` and the data ``x ~ p(x | z)`` through the decoder,
+    Bernoulli for data in [0, 1] and Gaussian otherwise. The encoder gives
+    ``q(z | x) = N(mu(x), diag(sigma^2(x)))`` and the cluster posterior is
+    ``gamma_c = p(c | z)``. Encoder, decoder and mixture are trained together by
+    maximising the evidence lower bound (ELBO) with one reparameterised sample of ``z``
+    per point and every log-sum computed with log-sum-exp.
+
+    Training starts from an autoencoder pretrained on ``X`` (the mean head is its
+    embedding layer; the log-variance head is new and starts small) and from a
+    diagonal :class:`~sklearn.mixture.GaussianMixture` fitted on its embedding. The
+    clustering phase runs Adam with ``lr`` (the mixture parameters form their own
+    parameter group, with ``prior_lr``), multiplied by 0.9 every 10 epochs down to a
+    tenth of its initial value, until fewer than a fraction ``tol`` of the labels
+    change over an epoch or for ``max_epochs`` epochs. The rates rise linearly to their
+    initial values over the first epoch: the ELBO is a new objective for the pretrained
+    network, and full-size Adam steps from the start scramble its embedding (on USPS
+    they left half the components without points after one epoch).
+
+    Predictions are deterministic: ``predict_proba`` is ``p(c | z)`` at the posterior
+    mean ``z = mu(x)`` (not a sample), ``predict`` its argmax and ``transform`` gives
+    ``mu(x)``.
+
+    Robustness. A non-finite loss, parameter or posterior stops training with a
+    ``FloatingPointError`` naming the epoch. Collapse, the known failure of VaDE in which
+    most components lose all their points, is detected after training: when at most
+    half of the components (all but one for ``n_clusters=2``) still hold training
+    points, training is restarted once from the same pretrained state and mixture with a
+    ten times lower learning rate; if that run collapses too a ``ConvergenceWarning``
+    says so. Components left without any training point are then reseeded, as the
+    package reseeds empty k-means clusters: an empty component takes half the weight of
+    the component of the worst-explained point (lowest ``p(z)``, among clusters with
+    more than one point), is centred on it and, if needed, narrowed until it claims it.
+    So ``labels_`` hold every value ``0..n_clusters-1`` (as far as the data has distinct
+    points). Log-variances are clamped to [-16, 16].
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters (mixture components).
+    hidden_dims : tuple of int, default=(500, 500, 2000)
+        Hidden layer widths of the encoder (the decoder mirrors them).
+    latent_dim : int, default=10
+        Dimension of the embedding ``z``.
+    likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
+        Distribution of ``p(x | z)``. ``"bernoulli"`` needs every value of ``X`` in
+        [0, 1] (e.g. pixels divided by 255; values in between are used as soft targets,
+        as the paper does); ``"gaussian"`` is an isotropic Gaussian whose variance is
+        learned with the rest. ``"auto"`` picks Bernoulli when every value of ``X`` lies
+        in [0, 1], Gaussian otherwise.
+    pretrain_epochs : int, default=100
+        Epochs of autoencoder pretraining (ignored when ``autoencoder`` is fitted).
+    max_epochs : int, default=100
+        Maximum passes over the data in the clustering phase.
+    batch_size : int, default=256
+        Samples per gradient step (pretraining and clustering).
+    lr : float, default=0.002
+        Initial Adam learning rate of the encoder and decoder in the clustering phase.
+    prior_lr : float or None, default=None
+        Initial Adam learning rate of the mixture parameters; None: ``lr``.
+    pretrain_lr : float or "auto", default="auto"
+        Learning rate of the autoencoder pretraining, whose optimizer is chosen as
+        :class:`AutoEncoder`'s ``optimizer="auto"`` (SGD for data in [0, 1], else Adam);
+        ``"auto"`` is that optimizer's default (1.0 for SGD, 1e-3 for Adam).
+    tol : float, default=1e-3
+        Stop when fewer than this fraction of labels change over an epoch (0: never).
+    n_init : int, default=5
+        Number of initialisations of the Gaussian mixture fitted on the pretrained
+        embedding (the best by likelihood is kept).
+    autoencoder : AutoEncoder or None, default=None
+        Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
+        ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``. An
+        unfitted ``AutoEncoder`` is cloned and fitted; a fitted one (or
+        ``sklearn.frozen.FrozenEstimator(fitted)``) is reused without refitting. It is
+        never modified.
+    memory : str, joblib.Memory or None, default=None
+        Cache the pretraining on disk (as ``Pipeline(memory=...)``). The cache key
+        includes the seed, so this needs a fixed ``random_state``.
+    mixed_precision : bool, default=False
+        bfloat16 autocast in training forward passes (2-3x faster for the default
+        network on CPUs with bf16 instructions, and on recent GPUs);
+        the ELBO, parameters and outputs stay in X's dtype.
+    device : str or torch.device, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+        ``"mps"`` or a :class:`torch.device`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, the reparameterisation noise, the mixture fit and
+        :meth:`sample`. Global RNG state is never touched.
+    verbose : int, default=0
+        0: silent; 1: one line per epoch; 2: also progress bars.
+    callbacks : list of skorch callbacks, default=None
+        Passed to the skorch net of the clustering phase (copied, never modified).
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_clusters,)
+        Mixture weights ``pi``.
+    means_ : ndarray of shape (n_clusters, latent_dim)
+        Component means in the embedding.
+    covariances_ : ndarray of shape (n_clusters, latent_dim)
+        Diagonal component variances (as ``GaussianMixture(covariance_type="diag")``).
+    cluster_centers_ : ndarray of shape (n_clusters, latent_dim)
+        Same as ``means_``.
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample (what ``predict`` gives on the training data).
+    likelihood_ : {"bernoulli", "gaussian"}
+        The decoder's distribution, resolved from ``likelihood``.
+    lr_ : float
+        Initial learning rate of the run that was kept: ``lr``, or ``lr / 10`` after a
+        collapse was detected and training restarted.
+    n_iter_ : int
+        Number of epochs of the clustering phase.
+    history_ : list of dict
+        One record per epoch: ``train_loss`` (negative ELBO per sample),
+        ``delta_label`` (fraction of labels changed over the epoch), ``dur``, ...
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``module_`` is its
+        :class:`~skdeepcluster.nn.VaDEModule`.
+    device_ : torch.device
+        The device the model was trained on.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit (only when X has string column names).
+
+    See Also
+    --------
+    DECClusterer : Deep embedded clustering.
+    sklearn.mixture.GaussianMixture : The mixture model on the raw features.
+
+    References
+    ----------
+    Z. Jiang, Y. Zheng, H. Tan, B. Tang and H. Zhou. "Variational Deep Embedding: An
+    Unsupervised and Generative Approach to Clustering". IJCAI 2017.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import VaDEClusterer
+    >>> X, _ = make_blobs(n_samples=200, centers=3, n_features=5, random_state=0)
+    >>> vade = VaDEClusterer(n_clusters=3, hidden_dims=(32,), latent_dim=2,
+    ...                      pretrain_epochs=20, max_epochs=5, random_state=0)
+    >>> labels = vade.fit_predict(X.astype("float32"))
+    >>> labels.shape, vade.means_.shape, vade.likelihood_
+    ((200,), (3, 2), 'gaussian')
+    >>> vade.predict_proba(X[:2].astype("float32")).sum(axis=1).round(6)
+    array([1., 1.], dtype=float32)
+    >>> X_new, y_new = vade.sample(4)
+    >>> X_new.shape, y_new.shape
+    ((4, 5), (4,))
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDeepClusterer._parameter_constraints,
+        "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "prior_lr": [Interval(Real, 0, None, closed="neither"), None],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, n_clusters=8, *, hidden_dims=(500, 500, 2000), latent_dim=10,
+                 likelihood="auto", pretrain_epochs=100, max_epochs=100, batch_size=256,
+                 lr=0.002, prior_lr=None, pretrain_lr="auto", tol=1e-3, n_init=5,
+                 autoencoder=None, memory=None, mixed_precision=False, device="auto",
+                 random_state=None, verbose=0, callbacks=None):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.latent_dim = latent_dim
+        self.likelihood = likelihood
+        self.pretrain_epochs = pretrain_epochs
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.prior_lr = prior_lr
+        self.pretrain_lr = pretrain_lr
+        self.tol = tol
+        self.n_init = n_init
+        self.autoencoder = autoencoder
+        self.memory = memory
+        self.mixed_precision = mixed_precision
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Pretrain (or reuse) the autoencoder, fit the mixture, then train VaDE on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (float32 is the fast path; float64 is kept as float64).
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : VaDEClusterer
+            The fitted estimator.
+        """
+        return self._fit_validated(X)
+
+    # -- fit ---------------------------------------------------------------------------
+    def _check_fit_data(self, X):
+        super()._check_fit_data(X)
+        if self.likelihood == "bernoulli":
+            lo, hi = float(X.min()), float(X.max())
+            if lo < 0 or hi > 1:
+                raise ValueError(
+                    f"likelihood='bernoulli' needs every value of X in [0, 1], but X "
+                    f"ranges over [{lo:.6g}, {hi:.6g}]. Scale X (e.g. divide pixels by "
+                    f"255) or use likelihood='gaussian'."
+                )
+
+    def _resolve_likelihood(self, X):
+        if self.likelihood != "auto":
+            return self.likelihood
+        return "bernoulli" if (X.min() >= 0 and X.max() <= 1) else "gaussian"
+
+    def _fit(self, X, device, seed):
+        likelihood = self._resolve_likelihood(X)
+        autoencoder = self._pretrained_autoencoder(X, device, seed)
+        Xt = as_tensor(X, device, torch_dtype(X))
+        init = self._initial_state(autoencoder, Xt, likelihood, seed)
+
+        lr = self.lr
+        net = self._train(autoencoder, init, X, Xt, likelihood, lr, seed)
+        occupied = self._occupied(net)
+        if self._collapsed(occupied):
+            lr = self.lr / 10
+            if self.verbose:
+                print(f"VaDE collapsed: {occupied} of {self.n_clusters} components hold "
+                      f"training points; restarting with lr={lr:g}.")
+            retry = self._train(autoencoder, init, X, Xt, likelihood, lr, seed)
+            retry_occupied = self._occupied(retry)
+            if self._collapsed(retry_occupied):
+                warnings.warn(
+                    f"VaDE collapsed: after training only {retry_occupied} of "
+                    f"{self.n_clusters} mixture components hold training points, also "
+                    f"after a restart with a 10x lower learning rate (lr={lr:g}). The "
+                    f"empty components were reseeded, but the clustering is unreliable. "
+                    f"Try a longer pretraining (pretrain_epochs), a lower lr, or fewer "
+                    f"n_clusters.",
+                    ConvergenceWarning,
+                )
+            if retry_occupied >= occupied:
+                net = retry
+            else:
+                lr = self.lr
+        net.full_X_ = net.labels_ = None
+
+        module = net.module_
+        with torch.no_grad():
+            Z = self._forward(module.embed, Xt, module=module)
+            self._reseed_empty_components(module.prior, Z)
+        labels = to_numpy(self._forward(
+            lambda xb: module.prior.log_joint(module.embed(xb)).argmax(1), Xt, module=module))
+        weights, means, covariances = self._mixture(module, X.dtype)
+        return {
+            "net_": net,
+            "weights_": weights,
+            "means_": means,
+            "covariances_": covariances,
+            "cluster_centers_": means.copy(),
+            "labels_": labels,
+            "likelihood_": likelihood,
+            "lr_": lr,
+            "history_": history_records(net),
+            "n_iter_": len(net.history),
+        }
+
+    def _initial_state(self, autoencoder, Xt, likelihood, seed):
+        """Everything the clustering phase starts from, computed once (for a restart too)."""
+        Z = self._forward(autoencoder.encoder, Xt, module=autoencoder)
+        gmm = GaussianMixture(n_components=self.n_clusters, covariance_type="diag",
+                              n_init=self.n_init, random_state=seed)
+        # The embedding is a numpy array here: no array API dispatch (GaussianMixture's
+        # k-means initialisation does not support it).
+        with warnings.catch_warnings(), config_context(array_api_dispatch=False):
+            # Tiny or degenerate embeddings (few distinct points): the mixture is only a
+            # starting point, its own convergence is irrelevant.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gmm.fit(to_numpy(Z).astype(np.float64))
+        # q(z | x) starts ten times narrower than the mixture components on average, so
+        # that the first samples of z keep the structure of the pretrained embedding.
+        encoder_log_var = np.log(gmm.covariances_.mean(0) * _ENCODER_VAR_FRACTION)
+
+        n = len(Xt)
+        rows = torch.linspace(0, n - 1, min(n, _INIT_ROWS)).round().long().to(Xt.device)
+        Xs = Xt[rows]
+        X_hat = self._forward(lambda xb: autoencoder(xb)[0], Xs, module=autoencoder)
+        logit_scale, decoder_log_var = 1.0, 0.0
+        if likelihood == "bernoulli":
+            logit_scale = bernoulli_logit_scale(X_hat, Xs)
+        else:
+            mse = float(((X_hat - Xs) ** 2).mean())
+            decoder_log_var = math.log(max(mse, torch.finfo(Xt.dtype).tiny))
+        return dict(weights=gmm.weights_, means=gmm.means_, variances=gmm.covariances_,
+                    encoder_log_var=encoder_log_var, logit_scale=logit_scale,
+                    decoder_log_var=decoder_log_var)
+
+    def _train(self, autoencoder, init, X, Xt, likelihood, lr, seed):
+        n_features, hidden_dims, latent_dim = mlp_dims(autoencoder.encoder)
+        prior_lr = (self.prior_lr if self.prior_lr is not None else self.lr) * lr / self.lr
+        steps_per_epoch = len(BatchStream(_TensorData(Xt), self.batch_size, None))
+        schedule = ("vade_lr_schedule", LRScheduler(
+            torch.optim.lr_scheduler.LambdaLR, step_every="batch",
+            lr_lambda=partial(lr_factor, steps_per_epoch=steps_per_epoch,
+                              warmup_steps=steps_per_epoch)))
+        net = make_net(
+            _VaDENet, VaDEModule,
+            dict(n_features=n_features, hidden_dims=hidden_dims, latent_dim=latent_dim,
+                 n_components=self.n_clusters, likelihood=likelihood),
+            X=X, optimizer=torch.optim.Adam, lr=lr,
+            optimizer_kwargs={"param_groups": [("prior.*", {"lr": prior_lr})]},
+            max_epochs=self.max_epochs, batch_size=self.batch_size, device=Xt.device,
+            seed=seed, verbose=self.verbose,
+            callbacks=[*(self.callbacks or ()), schedule],
+            mixed_precision=self.mixed_precision,
+        )
+        net.initialize()
+        net.module_.load_pretrained(
+            autoencoder, logit_scale=init["logit_scale"],
+            decoder_log_var=init["decoder_log_var"], encoder_log_var=init["encoder_log_var"])
+        net.module_.prior.set(init["weights"], init["means"], init["variances"])
+        net.tol = self.tol
+        net.full_X_ = Xt
+        net.labels_ = net.full_labels()
+        if self.max_epochs > 0:
+            net.partial_fit(Xt)
+        return net
+
+    def _occupied(self, net):
+        """Number of components holding at least one training point (net's last labels)."""
+        return int((torch.bincount(net.labels_, minlength=self.n_clusters) > 0).sum())
+
+    def _collapsed(self, occupied):
+        return self.n_clusters > 1 and occupied <= self.n_clusters // 2
+
+    @staticmethod
+    def _reseed_empty_components(prior, Z, max_rounds=10):
+        """Give every empty component a point (see the class docstring); in place."""
+        k = len(prior.logits)
+        for _ in range(max_rounds):
+            log_joint = prior.log_joint(Z)
+            labels = log_joint.argmax(1)
+            counts = torch.bincount(labels, minlength=k)
+            empty = torch.nonzero(counts == 0).flatten().tolist()
+            if not empty:
+                return
+            log_pz = torch.logsumexp(log_joint, dim=1)
+            log_w = prior.log_weights().clone()
+            means, log_vars = prior.means.detach().clone(), prior.log_vars.detach().clone()
+            taken, reseeded = [], []
+            order = torch.argsort(log_pz, stable=True).tolist()  # worst explained first
+            pos = 0
+            for j in empty:
+                while pos < len(order):
+                    i = order[pos]
+                    pos += 1
+                    if (counts[labels[i]] > 1
+                            and not any(torch.equal(Z[i], Z[t]) for t in taken)):
+                        break
+                else:  # fewer distinct points than components
+                    break
+                owner = int(labels[i])
+                counts[owner] -= 1
+                counts[j] += 1
+                log_w[j] = log_w[owner] = log_w[owner] - math.log(2)
+                means[j] = Z[i]
+                log_vars[j] = log_vars[owner]
+                taken.append(i)
+                reseeded.append(j)
+            if not reseeded:
+                return
+            log_w = torch.log_softmax(log_w, dim=0)
+            # Narrow each reseeded component until it claims its point.
+            for _ in range(64):
+                lj = gmm_log_joint(Z[taken], log_w, means, clamp_log_var(log_vars))
+                lost = [j for j, row in zip(reseeded, lj) if int(row.argmax()) != j]
+                if not lost:
+                    break
+                log_vars[lost] = clamp_log_var(log_vars[lost] - math.log(4))
+            prior.set(torch.exp(log_w), means, torch.exp(log_vars))
+
+    @staticmethod
+    def _mixture(module, dtype):
+        prior = module.prior
+        with torch.no_grad():
+            weights = to_numpy(torch.exp(prior.log_weights()), dtype)
+            means = to_numpy(prior.means, dtype).copy()
+            covariances = to_numpy(torch.exp(prior.clamped_log_vars()), dtype)
+        return weights, means, covariances
+
+    # -- inference ---------------------------------------------------------------------
+    def _embed_tensor(self, xb):
+        return self.module_.embed(xb)
+
+    def _assign(self, Z):
+        prior = self.module_.prior
+        with torch.no_grad():
+            return to_numpy(torch.cat([prior.log_joint(Z[i:i + 4096]).argmax(1)
+                                       for i in range(0, len(Z), 4096)]))
+
+    def predict(self, X):
+        """Predict the most probable component ``argmax_c p(c | mu(x))`` of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Index of the cluster each sample belongs to.
+        """
+        X = self._validate_for_inference(X)
+        module = self.module_
+        return to_numpy(self._forward(
+            lambda xb: module.prior.log_joint(module.embed(xb)).argmax(1), X))
+
+    def predict_proba(self, X):
+        """Posterior probability of each component, ``p(c | z)`` at ``z = mu(x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters)
+            Rows sum to one; in the dtype of ``X``.
+        """
+        X = self._validate_for_inference(X)
+        module = self.module_
+        log_gamma = self._forward(lambda xb: module.prior(module.embed(xb)), X)
+        return to_numpy(torch.exp(log_gamma), X.dtype)
+
+    def score(self, X, y=None):
+        """Mean evidence lower bound (ELBO) per sample of ``X`` (higher is better).
+
+        The ELBO of the paper (eq. 11), evaluated at the posterior mean: the
+        reconstruction term is ``log p(x | z)`` at ``z = mu(x)`` and ``gamma`` is
+        ``p(c | mu(x))``, so that the score is deterministic (training uses one random
+        sample of ``z`` instead).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            Mean ELBO, in nats per sample.
+        """
+        X = self._validate_for_inference(X)
+        module = self.module_
+        elbo = self._forward(lambda xb: module.elbo(xb, *module(xb)), X)
+        return float(elbo.to(torch.float64).mean())
+
+    def sample(self, n_samples=1):
+        """Generate samples from the fitted model, as ``GaussianMixture.sample``.
+
+        The number of samples of each component is drawn from a multinomial with the
+        mixture weights, then ``z ~ N(mu_c, diag(sigma_c^2))`` and ``x`` is the mean of
+        ``p(x | z)``: pixel probabilities for a Bernoulli decoder, the decoder's output
+        for a Gaussian one. Random numbers come from ``random_state`` (so a fixed seed
+        gives the same samples on every call, as ``GaussianMixture``).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to generate.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Generated samples, in the dtype the model was trained in.
+        y : ndarray of shape (n_samples,)
+            Component of each sample.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at "
+                f"least one sample."
+            )
+        rng = check_random_state(self.random_state)
+        weights = self.weights_.astype(np.float64)
+        counts = rng.multinomial(n_samples, weights / weights.sum())
+        means = self.means_.astype(np.float64)
+        stds = np.sqrt(self.covariances_.astype(np.float64))
+        Z = np.vstack([means[j] + stds[j] * rng.standard_normal((c, means.shape[1]))
+                       for j, c in enumerate(counts)])
+        y = np.concatenate([np.full(c, j, dtype=np.int64) for j, c in enumerate(counts)])
+        dtype = self.means_.dtype
+        X = to_numpy(self._forward(self.module_.decode_mean, Z.astype(dtype)), dtype)
+        return X, y

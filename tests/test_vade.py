@@ -1,0 +1,517 @@
+"""VaDEClusterer: the ELBO against numpy, the model's API, scikit-learn integration, errors."""
+
+import pickle
+import random
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.special import logsumexp
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skdeepcluster import AutoEncoder, VaDEClusterer
+from skdeepcluster._losses import (
+    bernoulli_log_likelihood,
+    gaussian_log_likelihood,
+    gmm_log_joint,
+    vade_elbo,
+    vade_kl,
+)
+from skdeepcluster.metrics import accuracy_scorer, ari_scorer, nmi_scorer
+from skdeepcluster.nn import GMMPrior, VaDEModule
+
+TINY = dict(hidden_dims=(16,), latent_dim=3, batch_size=32, pretrain_epochs=5, max_epochs=5,
+            n_init=2, device="cpu", random_state=0)
+AE_TINY = dict(hidden_dims=(16,), latent_dim=3, batch_size=32, max_epochs=5, device="cpu",
+               random_state=0)
+
+
+def vade(**kw):
+    return VaDEClusterer(**{"n_clusters": 3, **TINY, **kw})
+
+
+@pytest.fixture(scope="module")
+def X():
+    from sklearn.datasets import load_digits
+
+    return (load_digits().data[:300] / 16.0).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=150, centers=3, n_features=6, random_state=0)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def fitted(X):
+    return vade().fit(X)
+
+
+@pytest.fixture(scope="module")
+def fitted_gaussian(blobs):
+    # Raw blobs (not in [0, 1]): a Gaussian decoder, trained long enough to generate.
+    return vade(pretrain_epochs=30, max_epochs=10).fit(blobs[0])
+
+
+@pytest.fixture(scope="module")
+def fitted_ae(X):
+    return AutoEncoder(**AE_TINY).fit(X)
+
+
+def _state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _states_equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _assert_valid_labels(labels, k, n):
+    assert labels.shape == (n,)
+    assert labels.min() >= 0 and labels.max() < k
+    assert np.bincount(labels, minlength=k).min() > 0
+
+
+# -- the ELBO, piece by piece, against numpy ------------------------------------------------
+SETTINGS = settings(max_examples=25, deadline=None)
+reals = st.floats(-5, 5, allow_nan=False, allow_infinity=False, width=64)
+log_vars = st.floats(-4, 3, allow_nan=False, allow_infinity=False, width=64)
+
+
+@st.composite
+def vade_inputs(draw):
+    n, k, d, f = (draw(st.integers(1, 6)), draw(st.integers(1, 5)), draw(st.integers(1, 4)),
+                  draw(st.integers(1, 5)))
+    return dict(
+        mu=draw(arrays(np.float64, (n, d), elements=reals)),
+        log_var=draw(arrays(np.float64, (n, d), elements=log_vars)),
+        eps=draw(arrays(np.float64, (n, d), elements=st.floats(-3, 3, width=64))),
+        logits=draw(arrays(np.float64, (k,), elements=st.floats(-3, 3, width=64))),
+        means=draw(arrays(np.float64, (k, d), elements=reals)),
+        log_vars=draw(arrays(np.float64, (k, d), elements=log_vars)),
+        x=draw(arrays(np.float64, (n, f), elements=st.floats(0, 1, width=64))),
+        out=draw(arrays(np.float64, (n, f), elements=st.floats(-20, 20, width=64))),
+        dec_log_var=draw(log_vars),
+    )
+
+
+def _t(a):
+    return torch.from_numpy(np.asarray(a, dtype=np.float64))
+
+
+def _np_log_joint(z, log_pi, means, log_vars):
+    var = np.exp(log_vars)
+    out = np.empty((len(z), len(means)))
+    for i in range(len(z)):
+        for c in range(len(means)):
+            out[i, c] = log_pi[c] + sum(
+                -0.5 * np.log(2 * np.pi * var[c, j]) - (z[i, j] - means[c, j]) ** 2
+                / (2 * var[c, j]) for j in range(z.shape[1]))
+    return out
+
+
+@SETTINGS
+@given(vade_inputs())
+def test_gmm_log_joint_and_posterior_match_numpy(d):
+    log_pi = d["logits"] - logsumexp(d["logits"])
+    z = d["mu"]
+    got = gmm_log_joint(_t(z), _t(log_pi), _t(d["means"]), _t(d["log_vars"])).numpy()
+    want = _np_log_joint(z, log_pi, d["means"], d["log_vars"])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    prior = GMMPrior(len(log_pi), z.shape[1]).double()
+    prior.set(np.exp(log_pi), d["means"], np.exp(d["log_vars"]))
+    with torch.no_grad():
+        gamma = torch.exp(prior(_t(z))).numpy()
+    np.testing.assert_allclose(gamma, np.exp(want - logsumexp(want, axis=1, keepdims=True)),
+                               rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(gamma.sum(1), 1.0, atol=1e-12)
+
+
+@SETTINGS
+@given(vade_inputs())
+def test_likelihoods_match_numpy(d):
+    x, out = d["x"], d["out"]
+    p = 1 / (1 + np.exp(-out))
+    want = (x * np.log(p) + (1 - x) * np.log1p(-p)).sum(1)
+    got = bernoulli_log_likelihood(_t(out), _t(x)).numpy()
+    finite = np.isfinite(want)  # numpy's log(p) underflows for large |logits|
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-8, atol=1e-8)
+    assert np.isfinite(got).all()
+    var = np.exp(d["dec_log_var"])
+    want = (-0.5 * np.log(2 * np.pi * var) - (x - out) ** 2 / (2 * var)).sum(1)
+    got = gaussian_log_likelihood(_t(out), _t(d["dec_log_var"]), _t(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@SETTINGS
+@given(vade_inputs())
+def test_elbo_matches_equation_11_of_the_paper(d):
+    """``vade_elbo`` against a direct transcription of Jiang et al. (2017), eq. 11."""
+    mu, log_var, eps = d["mu"], d["log_var"], d["eps"]
+    z = mu + np.exp(0.5 * log_var) * eps
+    log_pi = d["logits"] - logsumexp(d["logits"])
+    means, var_c = d["means"], np.exp(d["log_vars"])
+    log_px = np.random.RandomState(0).randn(len(mu))  # any reconstruction term
+    joint = _np_log_joint(z, log_pi, means, d["log_vars"])
+    gamma = np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+    var = np.exp(log_var)
+    want = np.empty(len(mu))
+    for i in range(len(mu)):
+        term_z = sum(gamma[i, c] * np.sum(np.log(var_c[c]) + var[i] / var_c[c]
+                                          + (mu[i] - means[c]) ** 2 / var_c[c])
+                     for c in range(len(means)))
+        term_c = sum(gamma[i, c] * (log_pi[c] - np.log(gamma[i, c]))
+                     for c in range(len(means)) if gamma[i, c] > 0)
+        want[i] = log_px[i] - 0.5 * term_z + term_c + 0.5 * np.sum(1 + log_var[i])
+    got = vade_elbo(_t(log_px), _t(mu), _t(log_var), _t(z), _t(log_pi), _t(means),
+                    _t(d["log_vars"])).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-8)
+
+
+@SETTINGS
+@given(vade_inputs())
+def test_kl_is_nonnegative_and_zero_when_q_equals_the_prior(d):
+    log_pi = d["logits"] - logsumexp(d["logits"])
+    args = (_t(log_pi), _t(d["means"]), _t(d["log_vars"]))
+    z = _t(d["mu"])
+    log_gamma = torch.log_softmax(gmm_log_joint(z, *args), 1)
+    assert (vade_kl(z, _t(d["log_var"]), log_gamma, *args) >= -1e-10).all()
+    # q(z, c | x) = p(z, c) when the mixture has one component and q is that component.
+    m, lv = _t(d["means"][:1]), _t(d["log_vars"][:1])
+    kl = vade_kl(m, lv, torch.zeros(1, 1, dtype=torch.float64), torch.zeros(1,
+                 dtype=torch.float64), m, lv)
+    np.testing.assert_allclose(kl.numpy(), 0.0, atol=1e-12)
+
+
+def test_posterior_is_finite_far_from_every_component():
+    # Distances whose densities underflow to 0 in linear space: log-sum-exp keeps gamma
+    # a distribution and the ELBO finite.
+    prior = GMMPrior(3, 2)
+    prior.set([0.2, 0.3, 0.5], [[0, 0], [1, 1], [2, 2]], np.full((3, 2), 1e-4))
+    z = torch.tensor([[1e3, -1e3], [0.5, 0.5]])
+    with torch.no_grad():
+        gamma = torch.exp(prior(z))
+        elbo = vade_elbo(torch.zeros(2), z, torch.full((2, 2), -30.0), z,
+                         prior.log_weights(), prior.means, prior.clamped_log_vars())
+    assert torch.isfinite(gamma).all() and torch.isfinite(elbo).all()
+    np.testing.assert_allclose(gamma.sum(1).numpy(), 1.0, rtol=1e-6)
+
+
+def test_module_starts_from_the_pretrained_autoencoder(X, fitted_ae):
+    ae = fitted_ae.module_
+    module = VaDEModule(64, (16,), 3, n_components=3).eval()
+    module.load_pretrained(ae, logit_scale=8.0, encoder_log_var=-3.0)
+    x = torch.from_numpy(X[:20])
+    with torch.no_grad():
+        x_hat, z = ae(x)
+        out, mu, log_var, z_used = module(x)
+    torch.testing.assert_close(mu, z)
+    torch.testing.assert_close(z_used, mu)  # eval mode: no noise
+    torch.testing.assert_close(log_var, torch.full_like(mu, -3.0))
+    torch.testing.assert_close(out, 8.0 * (x_hat - 0.5), rtol=1e-5, atol=1e-5)
+    # The pretrained module is not modified.
+    with torch.no_grad():
+        torch.testing.assert_close(ae(x)[0], x_hat)
+    module.train()
+    with torch.no_grad():
+        assert not torch.equal(module(x)[3], mu)  # training mode: reparameterised sample
+
+
+# -- the fitted model ---------------------------------------------------------------------
+def test_fitted_attributes_are_consistent(X, fitted):
+    k = fitted.n_clusters
+    _assert_valid_labels(fitted.labels_, k, len(X))
+    np.testing.assert_array_equal(fitted.labels_, fitted.predict(X))
+    np.testing.assert_array_equal(fitted.fit_predict(X), fitted.labels_)  # same seed
+    assert fitted.likelihood_ == "bernoulli"
+    assert fitted.weights_.shape == (k,) and fitted.weights_.dtype == np.float32
+    np.testing.assert_allclose(fitted.weights_.sum(), 1.0, rtol=1e-5)
+    assert fitted.means_.shape == fitted.covariances_.shape == (k, 3)
+    assert np.all(fitted.covariances_ > 0)
+    np.testing.assert_array_equal(fitted.cluster_centers_, fitted.means_)
+    assert fitted.lr_ == fitted.lr
+    assert 1 <= fitted.n_iter_ <= 5 and len(fitted.history_) == fitted.n_iter_
+    assert all(np.isfinite(r["train_loss"]) and 0 <= r["delta_label"] <= 1
+               for r in fitted.history_)
+
+
+def test_predict_proba_is_the_gmm_posterior_of_the_embedding(X, fitted):
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), fitted.n_clusters) and proba.dtype == np.float32
+    assert np.isfinite(proba).all() and np.all(proba >= 0)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(1), fitted.predict(X))
+    Z = fitted.transform(X).astype(np.float64)
+    joint = _np_log_joint(Z[:30], np.log(fitted.weights_.astype(np.float64)),
+                          fitted.means_.astype(np.float64),
+                          np.log(fitted.covariances_.astype(np.float64)))
+    want = np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+    np.testing.assert_allclose(proba[:30], want, rtol=1e-3, atol=1e-5)
+
+
+def test_predictions_are_deterministic(X, fitted):
+    np.testing.assert_array_equal(fitted.transform(X), fitted.transform(X))
+    np.testing.assert_array_equal(fitted.predict_proba(X), fitted.predict_proba(X))
+    assert fitted.score(X) == fitted.score(X)
+
+
+def test_score_is_the_mean_elbo_at_the_posterior_mean(X, fitted):
+    module = fitted.module_.eval()
+    x = torch.from_numpy(X)
+    with torch.no_grad():
+        out, mu, log_var, z = module(x)
+        want = float(module.elbo(x, out, mu, log_var, mu).mean())
+    assert fitted.score(X) == pytest.approx(want, rel=1e-5)
+    assert fitted.score(X) < 0  # a log-likelihood bound of 64 Bernoulli pixels
+    # Data unlike the training data has a lower ELBO.
+    noise = np.random.RandomState(0).rand(100, 64).astype(np.float32)
+    assert fitted.score(noise) < fitted.score(X)
+
+
+def test_sample(X, fitted):
+    Xs, ys = fitted.sample(50)
+    assert Xs.shape == (50, 64) and ys.shape == (50,)
+    assert Xs.dtype == np.float32 and ys.dtype == np.int64
+    assert np.all((Xs >= 0) & (Xs <= 1))  # Bernoulli means
+    assert set(ys) <= set(range(fitted.n_clusters))
+    assert np.all(np.diff(ys) >= 0)  # grouped by component, as GaussianMixture.sample
+    # Component counts are a multinomial draw with the weights and the estimator's seed.
+    counts = np.random.RandomState(0).multinomial(
+        50, fitted.weights_.astype(np.float64) / fitted.weights_.astype(np.float64).sum())
+    np.testing.assert_array_equal(np.bincount(ys, minlength=3), counts)
+    Xs2, ys2 = fitted.sample(50)
+    np.testing.assert_array_equal(Xs, Xs2)
+    np.testing.assert_array_equal(ys, ys2)
+    assert fitted.sample()[0].shape == (1, 64)
+    with pytest.raises(ValueError, match="n_samples"):
+        fitted.sample(0)
+    with pytest.raises(NotFittedError):
+        vade().sample(2)
+
+
+def test_sample_gaussian_lands_near_its_component(blobs, fitted_gaussian):
+    est = fitted_gaussian
+    assert est.likelihood_ == "gaussian"
+    Xs, ys = est.sample(300)
+    assert Xs.shape == (300, blobs[0].shape[1])
+    # Generated points are mostly assigned back to the component they came from.
+    assert np.mean(est.predict(Xs) == ys) > 0.8
+
+
+def test_clusters_blobs(blobs, fitted_gaussian):
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(blobs[1], fitted_gaussian.labels_) > 0.9
+
+
+def test_n_clusters_one(blobs):
+    est = vade(n_clusters=1, max_epochs=2).fit(blobs[0])
+    assert np.all(est.labels_ == 0)
+    np.testing.assert_allclose(est.predict_proba(blobs[0]), 1.0)
+    np.testing.assert_allclose(est.weights_, [1.0])
+
+
+def test_tol_controls_early_stopping(X, fitted_ae):
+    early = vade(tol=1.0, max_epochs=10, autoencoder=fitted_ae).fit(X)
+    full = vade(tol=0.0, max_epochs=10, autoencoder=fitted_ae).fit(X)
+    assert early.n_iter_ == 1 and early.history_[0]["delta_label"] < 1.0
+    assert full.n_iter_ == 10
+    # Linear warm-up over the first epoch, then the paper's schedule (x0.9 every 10
+    # epochs): the 10th epoch is still at lr.
+    lrs = [b["event_lr"] for row in full.net_.history for b in row["batches"]]
+    n_batches = len(full.net_.history[0]["batches"])  # 300 rows / 32 = 10 batches
+    assert lrs[:n_batches] == pytest.approx([0.002 * (i + 1) / n_batches
+                                             for i in range(n_batches)])
+    assert lrs[n_batches:] == pytest.approx([0.002] * (len(lrs) - n_batches))
+    assert full.lr_ == 0.002
+
+
+def test_likelihood_parameter(X, blobs, fitted_ae):
+    est = vade(likelihood="gaussian", autoencoder=fitted_ae, max_epochs=1).fit(X)
+    assert est.likelihood_ == "gaussian" and est.module_.decoder_log_var is not None
+    assert np.isfinite(est.score(X))
+    with pytest.raises(ValueError, match=r"likelihood='bernoulli' needs every value of X in"
+                                         r" \[0, 1\]"):
+        vade(likelihood="bernoulli").fit(blobs[0])
+
+
+def test_reseeding_gives_every_component_a_point():
+    rng = np.random.RandomState(0)
+    Z = torch.from_numpy(np.vstack([rng.randn(40, 2), rng.randn(40, 2) + 6]))
+    prior = GMMPrior(4, 2).double()
+    # Components 2 and 3 sit far from the data and hold no point.
+    prior.set([0.4, 0.4, 0.1, 0.1], [[0, 0], [6, 6], [50, 50], [-50, 50]], np.ones((4, 2)))
+    with torch.inference_mode():  # as the embedding computed in fit
+        Z = Z.clone()
+    with torch.no_grad():
+        assert len(np.unique(prior.log_joint(Z).argmax(1).numpy())) == 2
+        VaDEClusterer._reseed_empty_components(prior, Z)
+        labels = prior.log_joint(Z).argmax(1).numpy()
+        _assert_valid_labels(labels, 4, len(Z))
+        np.testing.assert_allclose(torch.exp(prior.log_weights()).sum().item(), 1.0)
+
+
+def test_collapse_is_retried_with_a_lower_lr_then_reported(X, fitted_ae, monkeypatch):
+    runs = []
+    original = VaDEClusterer._train
+
+    def recording(self, autoencoder, init, X_, Xt, likelihood, lr, seed):
+        runs.append(lr)
+        return original(self, autoencoder, init, X_, Xt, likelihood, lr, seed)
+
+    monkeypatch.setattr(VaDEClusterer, "_train", recording)
+    monkeypatch.setattr(VaDEClusterer, "_occupied", lambda self, net: 1)  # always collapsed
+    with pytest.warns(ConvergenceWarning, match="VaDE collapsed.*1 of 3.*lr=0.0002"):
+        est = vade(autoencoder=fitted_ae, max_epochs=1).fit(X)
+    assert runs == [0.002, 0.0002] and est.lr_ == 0.0002
+    _assert_valid_labels(est.labels_, 3, len(X))
+
+
+def test_no_collapse_no_retry(X, fitted_ae):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = vade(autoencoder=fitted_ae, max_epochs=2).fit(X)
+    assert est.lr_ == 0.002
+
+
+# -- scikit-learn integration -------------------------------------------------------------
+def test_pipeline_and_grid_search_with_scorers(blobs):
+    X, y = blobs
+    pipe = Pipeline([("scale", StandardScaler()), ("vade", vade(max_epochs=2))])
+    grid = GridSearchCV(pipe, {"vade__n_clusters": [2, 3]},
+                        scoring={"ari": ari_scorer, "nmi": nmi_scorer, "acc": accuracy_scorer},
+                        refit="ari", cv=2).fit(X, y)
+    assert grid.best_params_["vade__n_clusters"] == 3
+    for name in ("ari", "nmi", "acc"):
+        assert np.isfinite(grid.cv_results_[f"mean_test_{name}"]).all()
+    labels = grid.predict(X)
+    _assert_valid_labels(labels, 3, len(X))
+    np.testing.assert_array_equal(labels, grid.best_estimator_[-1].labels_)
+    assert grid.best_estimator_.predict_proba(X).shape == (len(X), 3)
+    np.testing.assert_array_equal(grid.best_estimator_.get_feature_names_out(),
+                                  ["vadeclusterer0", "vadeclusterer1", "vadeclusterer2"])
+
+
+def test_grid_search_without_scoring_uses_the_elbo(blobs, tmp_path):
+    grid = GridSearchCV(vade(memory=str(tmp_path), max_epochs=1), {"n_clusters": [2, 3]},
+                        cv=2).fit(blobs[0])
+    scores = grid.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all()
+    assert grid.best_score_ == pytest.approx(scores.max())
+
+
+def test_clone_and_pickle(X, fitted):
+    c = clone(fitted)
+    assert c.get_params() == fitted.get_params() and not hasattr(c, "net_")
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(restored.transform(X), fitted.transform(X))
+    assert restored.score(X) == fitted.score(X)
+    np.testing.assert_array_equal(restored.sample(5)[0], fitted.sample(5)[0])
+    assert not hasattr(restored.net_, "full_X_") or restored.net_.full_X_ is None
+
+
+def test_same_seed_is_reproducible(blobs):
+    X, _ = blobs
+    a, b = vade(random_state=3).fit(X), vade(random_state=3).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    assert [r["train_loss"] for r in a.history_] == [r["train_loss"] for r in b.history_]
+    other = vade(random_state=4).fit(X)
+    assert not np.allclose(a.transform(X), other.transform(X))
+
+
+@pytest.mark.parametrize("random_state", [None, 7])
+def test_fit_does_not_touch_global_rng_state(blobs, random_state):
+    np.random.seed(123)
+    random.seed(123)
+    torch.manual_seed(123)
+    np_state, py_state = np.random.get_state(), random.getstate()
+    torch_state = torch.get_rng_state()
+    vade(random_state=random_state, max_epochs=2).fit(blobs[0])
+    after = np.random.get_state()
+    assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1])
+    assert random.getstate() == py_state
+    assert torch.equal(torch.get_rng_state(), torch_state)
+
+
+def test_float64_and_mixed_precision(X):
+    est = vade(max_epochs=2).fit(X.astype(np.float64))
+    assert est.transform(X.astype(np.float64)).dtype == np.float64
+    assert est.predict_proba(X).dtype == np.float32  # in the dtype of the input
+    assert est.weights_.dtype == est.means_.dtype == np.float64
+    assert est.sample(3)[0].dtype == np.float64
+    bf16 = vade(max_epochs=2, mixed_precision=True).fit(X)
+    assert np.isfinite(bf16.predict_proba(X)).all()
+    _assert_valid_labels(bf16.labels_, 3, len(X))
+
+
+def test_verbose_prints_the_elbo_and_label_changes(blobs, capsys):
+    vade(verbose=1, max_epochs=2, tol=0.0).fit(blobs[0])
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "delta_label" in out
+
+
+def test_fitted_autoencoder_is_reused_and_not_modified(X, fitted_ae):
+    before = _state(fitted_ae.module_)
+    est = vade(autoencoder=fitted_ae, max_epochs=2).fit(X)
+    assert _states_equal(_state(fitted_ae.module_), before)
+    assert not np.allclose(est.transform(X), fitted_ae.transform(X))
+
+
+# -- errors ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad, match", [(np.nan, "NaN"), (np.inf, "infinity")])
+def test_non_finite_input(blobs, bad, match):
+    X = blobs[0].copy()
+    X[3, 2] = bad
+    with pytest.raises(ValueError, match=match):
+        vade().fit(X)
+
+
+def test_too_few_samples(blobs):
+    with pytest.raises(ValueError, match="n_samples=5 should be >= n_clusters=10"):
+        vade(n_clusters=10).fit(blobs[0][:5])
+
+
+def test_predict_errors(blobs, fitted):
+    X = blobs[0]
+    for method in ("predict", "predict_proba", "transform", "score"):
+        with pytest.raises(NotFittedError):
+            getattr(vade(), method)(X)
+        with pytest.raises(ValueError, match="6 features.*expecting 64 features"):
+            getattr(fitted, method)(X)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(likelihood="poisson"), "'likelihood'"),
+        (dict(lr=0.0), "'lr'"),
+        (dict(prior_lr=-1.0), "'prior_lr'"),
+        (dict(n_init=0), "'n_init'"),
+        (dict(batch_size=1), "'batch_size'"),
+        (dict(tol=2.0), "'tol'"),
+        (dict(device="nonsense"), "device='nonsense'"),
+    ],
+)
+def test_bad_parameters(blobs, params, match):
+    with pytest.raises(ValueError, match=match):
+        vade(**params).fit(blobs[0])
+
+
+def test_divergence_raises_and_keeps_the_previous_model(X, fitted_ae):
+    est = vade(autoencoder=fitted_ae, max_epochs=1).fit(X)
+    labels = est.predict(X)
+    with pytest.raises(FloatingPointError, match=r"epoch \d+.*(lr|learning rate)"):
+        est.set_params(lr=1e30, max_epochs=3).fit(X)
+    np.testing.assert_array_equal(est.predict(X), labels)
