@@ -115,3 +115,98 @@ def online_center_update(centers, counts, Z, labels):
     step = (sums - n_k.unsqueeze(1).to(centers.dtype) * centers)
     denom = new_counts.clamp_min(1).unsqueeze(1).to(centers.dtype)
     return centers + step / denom, new_counts
+
+
+def pca_whitening(Z, n_components, eps=1e-5):
+    """PCA-whitening fitted on ``Z`` (tensor): ``(mean, components)``, in ``Z``'s dtype.
+
+    ``components`` has shape ``(n_components, n_features)``: the principal axes, largest
+    variance first, each divided by the square root of its variance (plus ``eps`` times
+    the largest variance, so that directions without variance are not blown up). The
+    sign of each axis is fixed (largest entry positive). The covariance and its
+    eigendecomposition are computed in float64 (float32 on MPS).
+    """
+    wide = torch.float32 if Z.device.type == "mps" else torch.float64
+    Zw = Z.to(wide)
+    mean = Zw.mean(0)
+    Zc = Zw - mean
+    cov = Zc.T @ Zc / max(len(Z) - 1, 1)
+    evals, evecs = torch.linalg.eigh(cov)
+    evals, evecs = evals.flip(0).clamp_min(0)[:n_components], evecs.flip(1)[:, :n_components]
+    signs = torch.sign(evecs.gather(0, evecs.abs().argmax(0, keepdim=True)))
+    evecs = evecs * torch.where(signs == 0, 1.0, signs).to(wide)
+    scale = torch.rsqrt(evals + eps * evals.max() + torch.finfo(wide).tiny)
+    return mean.to(Z.dtype), (evecs * scale).T.contiguous().to(Z.dtype)
+
+
+def whiten_normalize(Z, mean, components):
+    """Rows of ``(Z - mean) @ components.T`` scaled to unit L2 norm (tensors).
+
+    A row that whitens to zero stays zero.
+    """
+    P = (Z - mean) @ components.T
+    return P / P.norm(dim=1, keepdim=True).clamp_min(torch.finfo(P.dtype).tiny)
+
+
+def kmeans_torch(Z, n_clusters, *, generator, n_init=1, max_iter=20):
+    """Lloyd's k-means in torch on ``Z``'s device: ``(centers, labels, inertia)``.
+
+    Started from distinct random rows drawn with ``generator`` (a CPU generator); the
+    best of ``n_init`` runs by inertia. Empty clusters are reseeded as in
+    :func:`reseed_empty_clusters` (onto the row farthest from its centre, taken from a
+    cluster with more than one row), so every cluster is non-empty as far as the data
+    allows. Used where the data lives on a GPU and should stay there.
+    """
+    n = len(Z)
+    best = None
+    for _ in range(n_init):
+        idx = torch.randperm(n, generator=generator)[:n_clusters].to(Z.device)
+        centers = Z[idx].clone()
+        for _ in range(max_iter):
+            labels = _nearest_center_mm(Z, centers)
+            counts = torch.bincount(labels, minlength=n_clusters)
+            sums = torch.zeros_like(centers).index_add_(0, labels, Z)
+            centers = torch.where((counts > 0)[:, None],
+                                  sums / counts.clamp_min(1)[:, None].to(Z.dtype), centers)
+        labels = _nearest_center_mm(Z, centers)
+        centers, labels = _reseed_empty_torch(Z, centers, labels)
+        inertia = float(((Z - centers[labels]) ** 2).sum())
+        if best is None or inertia < best[2]:
+            best = (centers, labels, inertia)
+    return best
+
+
+def _nearest_center_mm(Z, centers, chunk_size=16384):
+    """Nearest centre through ``||c||^2 - 2 z.c`` (a matmul; for many centres on a GPU)."""
+    c2 = (centers * centers).sum(1)
+    return torch.cat([(c2 - 2 * Z[i:i + chunk_size] @ centers.T).argmin(1)
+                      for i in range(0, len(Z), chunk_size)])
+
+
+def _reseed_empty_torch(Z, centers, labels):
+    k = len(centers)
+    counts = torch.bincount(labels, minlength=k)
+    empty = torch.nonzero(counts == 0).flatten().tolist()
+    if not empty:
+        return centers, labels
+    centers, labels = centers.clone(), labels.clone()
+    dist = ((Z - centers[labels]) ** 2).sum(1)
+    order = torch.argsort(dist, descending=True, stable=True).tolist()
+    counts, owner = counts.tolist(), labels.tolist()
+    taken = []
+    pos = 0
+    for j in empty:
+        while pos < len(order):
+            i = order[pos]
+            pos += 1
+            if counts[owner[i]] > 1 and not any(torch.equal(Z[i], Z[t]) for t in taken):
+                break
+        else:  # fewer distinct rows than clusters
+            break
+        counts[owner[i]] -= 1
+        counts[j] += 1
+        owner[i] = j
+        labels[i] = j
+        centers[j] = Z[i]
+        taken.append(i)
+    return centers, labels

@@ -4,6 +4,7 @@ from skdeepcluster import (
     AutoEncoder,
     DCNClusterer,
     DECClusterer,
+    DeepClusterClusterer,
     VaDEClusterer,
 )
 
@@ -15,11 +16,15 @@ def tiny_autoencoder(**kw):
 
 
 def tiny_clusterers(**kw):
-    """One tiny instance of each clusterer (DEC, IDEC, DCN, VaDE)."""
+    """One tiny instance of each clusterer (DEC, IDEC, DCN, DeepCluster, VaDE)."""
     common = {**TINY, "pretrain_epochs": 5, "max_epochs": 5, "batch_size": 16, **kw}
     return [
         DECClusterer(n_clusters=3, n_init=3, **common),
         DECClusterer(n_clusters=3, n_init=3, gamma=0.1, **common),
         DCNClusterer(n_clusters=3, n_init=3, **common),
+        # DeepCluster trains from scratch: no pretraining parameters.
+        DeepClusterClusterer(n_clusters=3, n_pseudo_clusters=6, n_init=3,
+                             **{k: v for k, v in common.items() if not k.startswith("pretrain")
+                                and k not in ("autoencoder", "memory")}),
         VaDEClusterer(n_clusters=3, n_init=2, **common),
     ]

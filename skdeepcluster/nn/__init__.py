@@ -2,7 +2,8 @@
 
 from ._mlp import MLP, AutoEncoderModule
 from ._heads import DECModule
+from ._convnet import ConvBackbone, MLPBackbone, PseudoLabelClassifier, random_affine
 from ._vade import GMMPrior, VaDEModule
 
-__all__ = ["MLP", "AutoEncoderModule", "DECModule",
-           "GMMPrior", "VaDEModule"]
+__all__ = ["MLP", "AutoEncoderModule", "DECModule", "ConvBackbone", "MLPBackbone",
+           "PseudoLabelClassifier", "random_affine", "GMMPrior", "VaDEModule"]

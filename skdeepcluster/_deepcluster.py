@@ -1,0 +1,525 @@
+"""DeepCluster: features learned by classifying their own k-means pseudo-labels."""
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import normalized_mutual_info_score
+from sklearn.utils._param_validation import Interval
+
+from ._autoencoder import history_records
+from ._base import BaseDeepClusterer
+from ._kmeans import kmeans, kmeans_torch, nearest_center, pca_whitening, whiten_normalize
+from ._losses import squared_distances
+from ._training import BatchStream, DeepNet, _TensorData, as_tensor, make_net, to_numpy
+from .nn import PseudoLabelClassifier, random_affine
+
+#: Default hidden widths of the MLP backbone and channels of the conv backbone.
+_MLP_HIDDEN = (500, 500, 2000)
+_CONV_CHANNELS = (32, 64, 128)
+
+
+def uniform_label_indices(labels, n_samples, generator):
+    """Sample indices so that every non-empty pseudo-label is drawn equally often.
+
+    As the original DeepCluster sampler: each of the ``K`` non-empty clusters
+    contributes ``n_samples // K + 1`` indices (its members without replacement when it
+    has more than that, with replacement otherwise); the result is shuffled and cut to
+    ``n_samples``. Large clusters are thus subsampled and small ones repeated, so the
+    classifier cannot win by predicting the big clusters.
+
+    Parameters
+    ----------
+    labels : int64 tensor of shape (n,)
+        Pseudo-label of each sample (any device).
+    n_samples : int
+        Number of indices to return.
+    generator : torch.Generator
+        CPU generator the draws come from.
+
+    Returns
+    -------
+    int64 tensor of shape (n_samples,), on the CPU.
+    """
+    labels = labels.cpu()
+    n = len(labels)
+    # Members grouped by label, in a random order within each group.
+    shuffled = torch.randperm(n, generator=generator)
+    grouped = shuffled[torch.argsort(labels[shuffled], stable=True)]
+    counts = torch.bincount(labels)
+    offsets = torch.cumsum(counts, 0) - counts
+    present = torch.nonzero(counts).flatten()
+    counts, offsets = counts[present, None], offsets[present, None]
+    per_label = n_samples // len(present) + 1
+    with_replacement = (torch.rand(len(present), per_label, generator=generator,
+                                   dtype=torch.float64) * counts).long()
+    without = torch.arange(per_label).expand(len(present), per_label)
+    pos = torch.where(counts > per_label, without, torch.minimum(with_replacement,
+                                                                 counts - 1))
+    idx = grouped[(pos + offsets).flatten()]
+    return idx[torch.randperm(len(idx), generator=generator)[:n_samples]]
+
+
+class _UniformLabelStream(BatchStream):
+    """A :class:`BatchStream` whose passes sample uniformly over the pseudo-labels ``y``."""
+
+    def _one_pass(self):
+        n = len(self.data)
+        order = uniform_label_indices(self.data.y, n, self.generator).to(self.data.X.device)
+        bounds = list(range(0, n, self.batch_size)) + [n]
+        if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+            del bounds[-2]
+        X, y = self.data.X, self.data.y
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            idx = order[start:stop]
+            yield X[idx], y[idx]
+
+
+class _DeepClusterNet(DeepNet):
+    """Cross-entropy on pseudo-labels, uniform sampling over them, optional augmentation.
+
+    ``augment`` is None or a function ``(x, generator) -> x`` applied to training
+    batches. Both the sampling and the augmentation draw from generators seeded from
+    ``seed`` that persist across epochs (the pseudo-labels change every epoch, so the
+    stream is rebuilt for each one).
+    """
+
+    augment = None
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return F.cross_entropy(y_pred, y_true)
+
+    def _generators(self):
+        if getattr(self, "_sample_gen", None) is None:
+            self._sample_gen = torch.Generator().manual_seed(self.seed)
+            self._augment_gen = torch.Generator().manual_seed(self.seed + 1)
+        return self._sample_gen, self._augment_gen
+
+    def get_iterator(self, dataset, training=False):
+        if not training:
+            return super().get_iterator(dataset, training=False)
+        return _UniformLabelStream(dataset, self.batch_size, self._generators()[0])
+
+    def infer(self, x, **fit_params):
+        if self.augment is not None and self.module_.training:
+            x = self.augment(x, self._generators()[1])
+        return super().infer(x, **fit_params)
+
+    def on_epoch_begin(self, net, **kwargs):
+        # Records about this epoch's pseudo-labels go into its history row here, so
+        # that the per-epoch log (verbose=1) shows them.
+        super().on_epoch_begin(net, **kwargs)
+        for key, value in (getattr(self, "_epoch_records", None) or {}).items():
+            self.history.record(key, value)
+        self._epoch_records = None
+
+    def reset_head(self):
+        """Re-initialise the classifier and forget its optimizer state (momentum)."""
+        self.module_.reset_head()
+        for p in self.module_.head.parameters():
+            self.optimizer_.state.pop(p, None)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_sample_gen", None)
+        state.pop("_augment_gen", None)
+        return state
+
+
+class _ImageAugmentation:
+    """Picklable ``(x, generator) -> random_affine(x, image_shape, generator)``."""
+
+    def __init__(self, image_shape):
+        self.image_shape = image_shape
+
+    def __call__(self, x, generator):
+        return random_affine(x, self.image_shape, generator)
+
+
+class DeepClusterClusterer(BaseDeepClusterer):
+    """DeepCluster (Caron et al., 2018): clustering as self-supervision.
+
+    A network is trained from scratch (no autoencoder) by alternating two steps at every
+    epoch. First the features of the whole dataset (the backbone's output, in eval mode)
+    are PCA-whitened to ``pca_dim`` dimensions, L2-normalised and clustered by k-means
+    into ``n_pseudo_clusters`` groups (empty clusters are reseeded); these are the
+    pseudo-labels. Then a linear classifier, re-initialised at every epoch, is trained
+    with the backbone for one pass to predict the pseudo-labels (cross-entropy; SGD with
+    momentum 0.9), with mini-batches sampled uniformly over the pseudo-labels so that
+    large clusters do not dominate. The NMI between the pseudo-labels of consecutive
+    epochs measures how stable the clustering has become. At the end, k-means with
+    ``n_clusters`` on the processed (whitened, normalised) features of the trained
+    backbone gives ``labels_``; new data goes through the same backbone, whitening and
+    normalisation to the nearest final centre.
+
+    With ``image_shape=(C, H, W)`` the rows of ``X`` are flattened images (row-major, as
+    ``numpy.reshape``) and the backbone is a small conv net, trained on lightly augmented
+    images (random shifts, rotations and zooms) when ``augment=True``; otherwise the
+    backbone is an MLP.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of final clusters.
+    n_pseudo_clusters : int, default=50
+        Number of k-means clusters during training (the number of classes of the
+        pseudo-label classifier); independent of ``n_clusters`` and usually larger
+        (over-clustering). Capped at the number of samples. On USPS (conv backbone, 5
+        epochs, 3 seeds) 50 gave NMI 0.875 against 0.857 for 100 and 0.817 for 10
+        (one seed).
+    image_shape : tuple of int (C, H, W) or None, default=None
+        Shape of one image when the rows of ``X`` are flattened images: turns on the conv
+        backbone. ``C * H * W`` must equal the number of features.
+    hidden_dims : tuple of int or None, default=None
+        Widths of the hidden layers of the MLP backbone (None: ``(500, 500, 2000)``),
+        or, with ``image_shape``, the channels of the conv blocks (None:
+        ``(32, 64, 128)``).
+    latent_dim : int, default=128
+        Dimension of the features (the embedding given by ``transform``).
+    pca_dim : int or None, default=16
+        Dimension after PCA-whitening of the features before k-means (for the
+        pseudo-labels and for the final clusters); never more than ``latent_dim`` nor
+        ``n_samples - 1``. None is the paper's ``min(256, latent_dim)``, which was
+        designed for 4096-d features and 10,000 clusters: whitening every direction of a
+        small embedding gives noise as much weight as structure, and on USPS (3
+        epochs) 16 dimensions reached ACC 0.81 / NMI 0.83 against 0.52 / 0.70 with all
+        128.
+    augment : bool, default=True
+        Random shifts, rotations and zooms of training images (conv backbone only).
+    max_epochs : int, default=20
+        Number of epochs (each: one clustering of the whole dataset and one pass of
+        training on its pseudo-labels).
+    batch_size : int, default=256
+        Samples per gradient step.
+    lr : float, default=0.05
+        Learning rate of SGD (momentum 0.9).
+    weight_decay : float, default=1e-5
+        L2 penalty of SGD.
+    tol : float, default=0.0
+        Stop when the NMI between the pseudo-labels of two consecutive epochs exceeds
+        ``1 - tol``. The default runs all ``max_epochs``.
+    n_init : int, default=20
+        Number of runs of the final k-means with ``n_clusters``. The clustering into
+        pseudo-labels runs once per epoch (as the paper).
+    mixed_precision : bool, default=False
+        bfloat16 autocast in training forward passes and in the feature pass that feeds
+        the pseudo-labelling (faster on CPUs with bf16 instructions and on
+        recent GPUs);
+        parameters, the final features and outputs stay in X's dtype.
+    device : str or torch.device, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+        ``"mps"`` or a :class:`torch.device`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, sampling, augmentation and k-means. Global RNG state is
+        never touched.
+    verbose : int, default=0
+        0: silent; 1: one line per epoch; 2: also progress bars.
+    callbacks : list of skorch callbacks, default=None
+        Passed to the skorch net (copied, never modified).
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_components)
+        Final cluster centres in the processed feature space (after whitening and
+        normalisation; ``n_components`` is the effective ``pca_dim``).
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample (its nearest centre: what ``predict`` gives on
+        the training data).
+    pca_mean_ : ndarray of shape (latent_dim,)
+        Mean of the training features.
+    pca_components_ : ndarray of shape (n_components, latent_dim)
+        Whitening projection: the principal axes of the training features, each divided
+        by the square root of its variance. The processed features of ``Z =
+        transform(X)`` are the rows of ``(Z - pca_mean_) @ pca_components_.T`` scaled
+        to unit norm.
+    temperature_ : float
+        Mean squared distance of the processed training features to their centre: the
+        temperature of ``predict_proba``.
+    n_iter_ : int
+        Number of epochs run.
+    history_ : list of dict
+        One record per epoch: ``train_loss`` (cross-entropy on the pseudo-labels),
+        ``kmeans_loss`` (mean squared distance of the processed features to their
+        pseudo-label centre), ``nmi_previous`` (NMI between this epoch's pseudo-labels
+        and the previous epoch's; NaN in the first record), ``dur``.
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``module_`` is its module (``module_.features`` is the
+        backbone, ``module_.head`` the last pseudo-label classifier).
+    device_ : torch.device
+        The device the model was trained on.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit (only when X has string column names).
+
+    See Also
+    --------
+    DECClusterer : Deep embedded clustering, from a pretrained autoencoder.
+    sklearn.cluster.KMeans : k-means on the raw features.
+
+    Notes
+    -----
+    The clustering at each epoch runs scikit-learn's k-means (one run, 20 iterations, as
+    the paper's faiss k-means) on the CPU, and a k-means in torch on the training
+    device otherwise, so that the features stay on the GPU.
+
+    References
+    ----------
+    M. Caron, P. Bojanowski, A. Joulin and M. Douze. "Deep Clustering for Unsupervised
+    Learning of Visual Features." ECCV 2018.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import DeepClusterClusterer
+    >>> X, _ = make_blobs(n_samples=200, centers=3, n_features=5, random_state=0)
+    >>> dc = DeepClusterClusterer(n_clusters=3, n_pseudo_clusters=10, hidden_dims=(32,),
+    ...                           latent_dim=8, max_epochs=5, random_state=0)
+    >>> labels = dc.fit_predict(X.astype("float32"))
+    >>> labels.shape, dc.transform(X.astype("float32")).shape
+    ((200,), (200, 8))
+    >>> bool((labels == dc.predict(X.astype("float32"))).all())
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **{k: v for k, v in BaseDeepClusterer._parameter_constraints.items()
+           if k not in ("pretrain_epochs", "pretrain_lr", "autoencoder", "memory")},
+        "n_pseudo_clusters": [Interval(Integral, 1, None, closed="left")],
+        "image_shape": [tuple, list, None],
+        "hidden_dims": [tuple, list, None],
+        "pca_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "augment": ["boolean"],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, n_clusters=8, *, n_pseudo_clusters=50, image_shape=None,
+                 hidden_dims=None, latent_dim=128, pca_dim=16, augment=True,
+                 max_epochs=20, batch_size=256, lr=0.05, weight_decay=1e-5, tol=0.0,
+                 n_init=20, mixed_precision=False, device="auto", random_state=None,
+                 verbose=0, callbacks=None):
+        self.n_clusters = n_clusters
+        self.n_pseudo_clusters = n_pseudo_clusters
+        self.image_shape = image_shape
+        self.hidden_dims = hidden_dims
+        self.latent_dim = latent_dim
+        self.pca_dim = pca_dim
+        self.augment = augment
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.tol = tol
+        self.n_init = n_init
+        self.mixed_precision = mixed_precision
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the backbone on its own pseudo-labels, then cluster its features.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (float32 is the fast path; float64 is kept as float64). With
+            ``image_shape``, each row is one flattened image.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : DeepClusterClusterer
+            The fitted estimator.
+        """
+        return self._fit_validated(X)
+
+    # -- fit ---------------------------------------------------------------------------
+    def _check_fit_data(self, X):
+        super()._check_fit_data(X)
+        shape = self.image_shape
+        if shape is None:
+            return
+        if (len(shape) != 3 or not all(isinstance(s, Integral) and not isinstance(s, bool)
+                                       and s >= 1 for s in shape)):
+            raise ValueError(
+                f"image_shape must be (channels, height, width) with positive integers, "
+                f"got {shape!r}."
+            )
+        if math.prod(shape) != X.shape[1]:
+            raise ValueError(
+                f"image_shape={tuple(shape)!r} has {math.prod(shape)} values per image but "
+                f"X has {X.shape[1]} features; each row must be one flattened image of "
+                f"that shape."
+            )
+
+    def _module_kwargs(self, n_features, n_classes):
+        image_shape = None if self.image_shape is None else tuple(self.image_shape)
+        hidden = self.hidden_dims
+        if hidden is None:
+            hidden = _MLP_HIDDEN if image_shape is None else _CONV_CHANNELS
+        return dict(n_features=n_features, n_classes=n_classes, hidden_dims=tuple(hidden),
+                    latent_dim=self.latent_dim, image_shape=image_shape)
+
+    def _n_components(self, n_samples):
+        pca_dim = min(256, self.latent_dim) if self.pca_dim is None else self.pca_dim
+        return max(1, min(pca_dim, self.latent_dim, n_samples - 1))
+
+    def _fit(self, X, device, seed):
+        Xt = as_tensor(X, device)
+        n = len(X)
+        k = min(self.n_pseudo_clusters, n)
+        net = make_net(
+            _DeepClusterNet, PseudoLabelClassifier, self._module_kwargs(X.shape[1], k),
+            X=X, optimizer=torch.optim.SGD, lr=self.lr,
+            optimizer_kwargs={"momentum": 0.9, "weight_decay": self.weight_decay},
+            max_epochs=1, batch_size=self.batch_size, device=device, seed=seed,
+            verbose=self.verbose, callbacks=self.callbacks,
+            mixed_precision=self.mixed_precision,
+        )
+        if self.image_shape is not None and self.augment:
+            net.augment = _ImageAugmentation(tuple(self.image_shape))
+        net.initialize()
+
+        rng = np.random.RandomState(seed)
+        n_components = self._n_components(n)
+        previous = None
+        for _ in range(self.max_epochs):
+            features = self._pseudo_features(net, Xt)
+            mean, components = pca_whitening(features, n_components)
+            P = whiten_normalize(features, mean, components)
+            pseudo, kmeans_loss = self._pseudo_labels(P, k, int(rng.randint(2**31 - 1)))
+            current = to_numpy(pseudo)
+            nmi = (math.nan if previous is None
+                   else float(normalized_mutual_info_score(previous, current)))
+            net._epoch_records = {"kmeans_loss": kmeans_loss, "nmi_previous": nmi}
+            net.reset_head()
+            net.partial_fit(_TensorData(Xt, pseudo.to(device)))
+            if nmi > 1.0 - self.tol:  # False for NaN
+                break
+            previous = current
+
+        module = net.module_
+        features = self._forward(module.features, Xt, module=module)
+        mean, components = pca_whitening(features, n_components)
+        P = whiten_normalize(features, mean, components)
+        centers, _, _ = kmeans(to_numpy(P), self.n_clusters, n_init=self.n_init,
+                               seed=int(rng.randint(2**31 - 1)))
+        centers, labels = self._final_assignment(P, centers)
+        d2 = ((to_numpy(P) - centers[labels]) ** 2).sum(1)
+        return {
+            "net_": net,
+            "cluster_centers_": centers,
+            "labels_": labels,
+            "pca_mean_": to_numpy(mean),
+            "pca_components_": to_numpy(components),
+            "temperature_": max(float(d2.mean()), 1e-12),
+            "history_": history_records(net),
+            "n_iter_": len(net.history),
+        }
+
+    def _pseudo_features(self, net, Xt):
+        """Features of the whole dataset in eval mode (bfloat16 with mixed precision)."""
+        module = net.module_
+        if not self.mixed_precision:
+            return self._forward(module.features, Xt, module=module)
+
+        def features(xb):
+            with torch.autocast(device_type=xb.device.type, dtype=torch.bfloat16):
+                return module.features(xb).to(xb.dtype)
+
+        return self._forward(features, Xt, module=module)
+
+    @staticmethod
+    def _pseudo_labels(P, k, seed):
+        """k-means of the processed features: ``(labels tensor on P's device, loss)``.
+
+        Every cluster is non-empty as far as the data allows (empty ones are reseeded);
+        ``loss`` is the mean squared distance to the assigned centre.
+        """
+        if P.device.type == "cpu":
+            with warnings.catch_warnings():
+                # Fewer distinct points than clusters: handled (empty clusters are
+                # skipped by the sampler), not the user's concern.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                _, labels, inertia = kmeans(P.numpy(), k, n_init=1, seed=seed, max_iter=20)
+            return torch.from_numpy(labels), inertia / len(P)
+        generator = torch.Generator().manual_seed(seed)
+        _, labels, inertia = kmeans_torch(P, k, generator=generator, max_iter=20)
+        return labels, inertia / len(P)
+
+    # -- inference ---------------------------------------------------------------------
+    def _embed_tensor(self, xb):
+        return self.module_.features(xb)
+
+    def _processed(self, Z):
+        mean = torch.as_tensor(self.pca_mean_, device=Z.device, dtype=Z.dtype)
+        components = torch.as_tensor(self.pca_components_, device=Z.device, dtype=Z.dtype)
+        return whiten_normalize(Z, mean, components)
+
+    def _assign(self, Z):
+        centers = torch.as_tensor(self.cluster_centers_, device=Z.device, dtype=Z.dtype)
+        return to_numpy(nearest_center(self._processed(Z), centers))
+
+    def _squared_distances(self, X):
+        X = self._validate_for_inference(X)
+        P = self._processed(self._embed(X))
+        centers = torch.as_tensor(self.cluster_centers_, device=P.device, dtype=P.dtype)
+        return X, torch.cat([squared_distances(P[i:i + 4096], centers)
+                             for i in range(0, len(P), 4096)])
+
+    def predict_proba(self, X):
+        """Soft assignment to the final clusters.
+
+        A softmax of the negative squared distances to the final centres in the
+        processed feature space, divided by the temperature ``temperature_`` (the mean
+        squared distance of the training samples to their centre):
+        ``p_ij ∝ exp(-||u_i - c_j||^2 / temperature_)``, ``u_i`` being the whitened,
+        normalised features of ``x_i``. The argmax of each row is ``predict``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters)
+            Rows sum to one; in the dtype of ``X``.
+        """
+        X, d2 = self._squared_distances(X)
+        return to_numpy(torch.softmax(-d2 / self.temperature_, dim=1), X.dtype)
+
+    def score(self, X, y=None):
+        """Negative k-means objective of the final clusters on ``X`` (higher is better).
+
+        Minus the mean squared distance of the processed features of each sample to its
+        nearest final centre.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            Negative objective.
+        """
+        _, d2 = self._squared_distances(X)
+        return -float(d2.min(1).values.mean())
+
+    @property
+    def _n_features_out(self):
+        return self.pca_mean_.shape[0]

@@ -1,0 +1,455 @@
+"""DeepClusterClusterer: the method's pieces, the API, scikit-learn integration, errors."""
+
+import pickle
+import random
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits, make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skdeepcluster import DeepClusterClusterer
+from skdeepcluster._deepcluster import _DeepClusterNet, uniform_label_indices
+from skdeepcluster._kmeans import kmeans_torch, pca_whitening, whiten_normalize
+from skdeepcluster.metrics import accuracy_scorer, ari_scorer, nmi_scorer
+from skdeepcluster.nn import ConvBackbone, PseudoLabelClassifier, random_affine
+
+TINY = dict(n_pseudo_clusters=8, hidden_dims=(16,), latent_dim=6, batch_size=32,
+            max_epochs=3, n_init=3, device="cpu", random_state=0)
+
+
+def dc(**kw):
+    return DeepClusterClusterer(**{"n_clusters": 3, **TINY, **kw})
+
+
+@pytest.fixture(scope="module")
+def X():
+    return (load_digits().data[:300] / 16.0).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=150, centers=3, n_features=6, random_state=0)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module", params=["mlp", "conv"])
+def fitted(request, X):
+    if request.param == "mlp":
+        return dc().fit(X)
+    return dc(image_shape=(1, 8, 8), hidden_dims=(4, 8)).fit(X)
+
+
+def _assert_valid_labels(labels, k, n):
+    assert labels.shape == (n,)
+    assert labels.min() >= 0 and labels.max() < k
+    assert np.bincount(labels, minlength=k).min() > 0
+
+
+def _processed(est, X):
+    Z = est.transform(X).astype(np.float64)
+    P = (Z - est.pca_mean_) @ est.pca_components_.T
+    return P / np.linalg.norm(P, axis=1, keepdims=True)
+
+
+# -- the method's pieces -------------------------------------------------------------------
+def test_pca_whitening_whitens_and_normalises():
+    rng = np.random.RandomState(0)
+    Z = torch.from_numpy(rng.randn(500, 5) @ rng.randn(5, 5) + 3.0)
+    mean, components = pca_whitening(Z, 4)
+    assert components.shape == (4, 5) and components.dtype == Z.dtype
+    W = (Z - mean) @ components.T
+    np.testing.assert_allclose(torch.cov(W.T).numpy(), np.eye(4), atol=1e-3)
+    P = whiten_normalize(Z, mean, components)
+    np.testing.assert_allclose(P.norm(dim=1).numpy(), 1.0, rtol=1e-10)
+
+
+def test_pca_whitening_of_degenerate_features_stays_finite():
+    Z = torch.zeros(20, 4, dtype=torch.float32)
+    Z[:, 0] = torch.arange(20.0)  # one direction of variance, three dead units
+    mean, components = pca_whitening(Z, 4)
+    P = whiten_normalize(Z, mean, components)
+    assert torch.isfinite(P).all()
+    P0 = whiten_normalize(torch.ones(5, 4), torch.ones(4), components)  # zero rows stay 0
+    assert torch.equal(P0, torch.zeros(5, 4))
+
+
+def test_uniform_label_indices_balance_the_pseudo_labels():
+    labels = torch.tensor([0] * 900 + [2] * 90 + [5] * 10)  # labels 1, 3, 4 are empty
+    idx = uniform_label_indices(labels, 1000, torch.Generator().manual_seed(0))
+    assert idx.shape == (1000,) and idx.min() >= 0 and idx.max() < 1000
+    counts = torch.bincount(labels[idx], minlength=6)
+    assert counts[[1, 3, 4]].sum() == 0
+    assert counts[[0, 2, 5]].min() >= 320  # 1000 / 3, up to the final cut
+    # The big cluster is subsampled without replacement; the small one is repeated.
+    big = idx[labels[idx] == 0]
+    assert len(torch.unique(big)) == len(big)
+    assert len(torch.unique(idx[labels[idx] == 5])) == 10
+    again = uniform_label_indices(labels, 1000, torch.Generator().manual_seed(0))
+    assert torch.equal(idx, again)
+
+
+def test_kmeans_torch_finds_blobs_and_leaves_no_cluster_empty():
+    Z, y = make_blobs(n_samples=200, centers=4, n_features=3, random_state=1)
+    Z = torch.from_numpy(Z)
+    centers, labels, inertia = kmeans_torch(Z, 4, generator=torch.Generator().manual_seed(0),
+                                            n_init=3)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(y, labels.numpy()) > 0.9
+    assert centers.shape == (4, 3) and inertia > 0
+    # More clusters than distinct rows (50): reseeding still fills every cluster, as
+    # reseed_empty_clusters does (duplicates of a row may be split).
+    Zd = torch.cat([Z[:50], Z[:50]])
+    _, labels, _ = kmeans_torch(Zd, 60, generator=torch.Generator().manual_seed(0))
+    assert len(torch.unique(labels)) == 60
+    _, labels, _ = kmeans_torch(Z, 199, generator=torch.Generator().manual_seed(0))
+    assert len(torch.unique(labels)) == 199
+
+
+def test_random_affine():
+    x = torch.rand(6, 2 * 5 * 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    identity = random_affine(x, (2, 5, 7), torch.Generator().manual_seed(0), max_shift=0.0,
+                             max_rotation=0.0, scale=(1.0, 1.0))
+    np.testing.assert_allclose(identity.numpy(), x.numpy(), atol=1e-12)
+    a = random_affine(x, (2, 5, 7), torch.Generator().manual_seed(1))
+    b = random_affine(x, (2, 5, 7), torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and a.dtype == x.dtype and torch.equal(a, b)
+    assert not torch.allclose(a, x)
+
+
+def test_conv_backbone_handles_small_and_odd_images():
+    for shape in [(1, 8, 8), (3, 5, 7), (1, 1, 1), (2, 16, 16)]:
+        net = ConvBackbone(shape, channels=(4, 8, 8), latent_dim=5).eval()
+        assert net(torch.rand(3, int(np.prod(shape)))).shape == (3, 5)
+
+
+def test_head_is_reinitialised_every_epoch(X, monkeypatch):
+    calls = []
+    original = _DeepClusterNet.reset_head
+
+    def counting(self):
+        before = self.module_.head.weight.detach().clone()
+        original(self)
+        calls.append(before)
+        assert not any(id(p) in map(id, self.optimizer_.state)
+                       for p in self.module_.head.parameters())
+        assert self.module_.head.bias.abs().max() == 0
+        assert self.module_.head.weight.std() < 0.02
+
+    monkeypatch.setattr(_DeepClusterNet, "reset_head", counting)
+    est = dc(max_epochs=3).fit(X)
+    assert len(calls) == 3
+    assert isinstance(est.module_, PseudoLabelClassifier)
+    assert est.module_.head.out_features == 8
+    # The head was trained between two resets.
+    assert not torch.equal(calls[1], calls[2])
+
+
+# -- the fitted model ---------------------------------------------------------------------
+def test_fitted_attributes_are_consistent(X, fitted):
+    k, n = fitted.n_clusters, len(X)
+    _assert_valid_labels(fitted.labels_, k, n)
+    np.testing.assert_array_equal(fitted.labels_, fitted.predict(X))
+    np.testing.assert_array_equal(fitted.fit_predict(X), fitted.labels_)  # same seed
+    assert fitted.n_features_in_ == 64
+    assert fitted.device_ == torch.device("cpu")
+    Z = fitted.transform(X)
+    assert Z.shape == (n, 6) and Z.dtype == np.float32
+    assert fitted.pca_mean_.shape == (6,)
+    assert fitted.pca_components_.shape == (6, 6)  # pca_dim=16 capped at latent_dim
+    assert fitted.cluster_centers_.shape == (k, 6)
+    # Means of unit vectors.
+    assert np.all(np.linalg.norm(fitted.cluster_centers_, axis=1) <= 1 + 1e-6)
+    # predict: whitening, normalisation and the nearest final centre.
+    P = _processed(fitted, X)
+    d2 = ((P[:, None] - fitted.cluster_centers_[None]) ** 2).sum(-1)
+    assert np.mean(d2.argmin(1) == fitted.predict(X)) > 0.99
+    np.testing.assert_array_equal(fitted.get_feature_names_out(),
+                                  [f"deepclusterclusterer{i}" for i in range(6)])
+
+
+def test_predict_proba_and_score(X, fitted):
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), 3) and proba.dtype == np.float32
+    assert np.all(proba >= 0)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(1), fitted.predict(X))
+    P = _processed(fitted, X)
+    d2 = ((P[:, None] - fitted.cluster_centers_[None]) ** 2).sum(-1)
+    # The temperature is the mean squared distance of the training rows to their centre.
+    assert fitted.temperature_ == pytest.approx(d2.min(1).mean(), rel=1e-4)
+    expected = np.exp(-(d2 - d2.min(1, keepdims=True)) / fitted.temperature_)
+    np.testing.assert_allclose(proba, expected / expected.sum(1, keepdims=True), atol=1e-4)
+    assert fitted.score(X) == pytest.approx(-d2.min(1).mean(), rel=1e-4)
+
+
+def test_history_tracks_nmi_between_consecutive_pseudo_labels(fitted):
+    assert fitted.n_iter_ == 3 == len(fitted.history_)
+    assert np.isnan(fitted.history_[0]["nmi_previous"])
+    for row in fitted.history_:
+        assert np.isfinite(row["train_loss"]) and row["train_loss"] > 0
+        assert 0 <= row["kmeans_loss"] <= 4  # squared distances of unit vectors
+    for row in fitted.history_[1:]:
+        assert 0.0 <= row["nmi_previous"] <= 1.0
+
+
+def test_tol_stops_when_pseudo_labels_are_stable(X):
+    est = dc(tol=1.0, max_epochs=10).fit(X)  # any NMI > 0 is "stable"
+    assert est.n_iter_ == 2
+    assert len(dc(tol=0.0, max_epochs=4).fit(X).history_) == 4
+
+
+def test_max_epochs_zero_clusters_random_features(X):
+    est = dc(max_epochs=0).fit(X)
+    assert est.n_iter_ == 0 and est.history_ == []
+    _assert_valid_labels(est.labels_, 3, len(X))
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
+def test_pca_dim(X):
+    est = dc(pca_dim=2).fit(X)
+    assert est.pca_components_.shape == (2, 6) and est.cluster_centers_.shape == (3, 2)
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+    # Capped at latent_dim and at n_samples - 1; None: min(256, latent_dim).
+    assert dc(pca_dim=100).fit(X).pca_components_.shape == (6, 6)
+    assert dc(pca_dim=None, latent_dim=20).fit(X).pca_components_.shape == (20, 20)
+    assert dc(n_clusters=2, n_pseudo_clusters=3).fit(X[:4]).pca_components_.shape == (3, 6)
+
+
+def test_n_clusters_one(blobs):
+    X, _ = blobs
+    est = dc(n_clusters=1).fit(X)
+    assert np.all(est.labels_ == 0)
+    np.testing.assert_allclose(est.predict_proba(X), 1.0)
+
+
+def test_mixed_precision(X):
+    est = dc(mixed_precision=True).fit(X)
+    _assert_valid_labels(est.labels_, 3, len(X))
+    assert est.transform(X).dtype == np.float32
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
+# -- empty clusters ------------------------------------------------------------------------
+@pytest.mark.parametrize("n_pseudo_clusters", [35, 39, 40, 1000])
+def test_many_pseudo_clusters_never_crash(X, n_pseudo_clusters):
+    # As many pseudo-clusters as samples (or more: capped): k-means leaves clusters
+    # empty, which are reseeded.
+    est = dc(n_pseudo_clusters=n_pseudo_clusters, batch_size=8).fit(X[:40])
+    _assert_valid_labels(est.labels_, 3, 40)
+    assert est.module_.head.out_features == min(n_pseudo_clusters, 40)
+
+
+def test_duplicate_rows_fewer_distinct_points_than_pseudo_clusters():
+    rng = np.random.RandomState(0)
+    X = np.repeat(rng.rand(5, 4), 8, axis=0).astype(np.float32)  # 40 rows, 5 distinct
+    est = dc(n_pseudo_clusters=20, batch_size=8).fit(X)
+    _assert_valid_labels(est.labels_, 3, 40)
+    # Identical rows share a cluster.
+    assert len(np.unique(est.labels_.reshape(5, 8), axis=1)) == 5
+
+
+# -- the conv backbone ---------------------------------------------------------------------
+@pytest.mark.parametrize("augment", [True, False])
+def test_conv_backbone_on_digit_images(X, augment):
+    est = dc(image_shape=[1, 8, 8], hidden_dims=(4, 8), augment=augment).fit(X)
+    assert isinstance(est.module_.features, ConvBackbone)
+    _assert_valid_labels(est.labels_, 3, len(X))
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+    assert est.transform(X).shape == (len(X), 6)
+    assert (est.net_.augment is not None) == augment
+
+
+def test_augmentation_changes_training_not_inference(X):
+    a = dc(image_shape=(1, 8, 8), hidden_dims=(4,), augment=True).fit(X)
+    b = dc(image_shape=(1, 8, 8), hidden_dims=(4,), augment=False).fit(X)
+    assert not np.allclose(a.transform(X), b.transform(X))
+    # Inference is deterministic (no augmentation in eval mode).
+    np.testing.assert_array_equal(a.transform(X), a.transform(X))
+
+
+def test_default_conv_channels(X):
+    est = dc(image_shape=(1, 8, 8), hidden_dims=None, max_epochs=1).fit(X[:64])
+    convs = [m for m in est.module_.features.conv if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64, 128]
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 7), (2, 8, 8), (64,), (1, 64), (4, 4, 4, 1)])
+def test_image_shape_inconsistent_with_n_features(X, shape):
+    with pytest.raises(ValueError, match="image_shape"):
+        dc(image_shape=shape).fit(X)
+
+
+def test_image_shape_error_message(X):
+    msg = r"image_shape=\(1, 16, 16\) has 256 values per image but X has 64 features"
+    with pytest.raises(ValueError, match=msg):
+        dc(image_shape=(1, 16, 16)).fit(X)
+    with pytest.raises(ValueError, match="positive integers"):
+        dc(image_shape=(0, 8, 8)).fit(X)
+    with pytest.raises(ValueError, match="positive integers"):
+        dc(image_shape=(1.0, 8, 8)).fit(X)
+
+
+def test_other_image_layouts(X):
+    # 64 features as 4 channels of 4x4 or one 4x16 image.
+    for shape in [(4, 4, 4), (1, 4, 16)]:
+        est = dc(image_shape=shape, hidden_dims=(4,), max_epochs=2).fit(X)
+        _assert_valid_labels(est.labels_, 3, len(X))
+
+
+# -- scikit-learn integration -------------------------------------------------------------
+def test_pipeline(blobs):
+    X, _ = blobs
+    pipe = Pipeline([("scale", StandardScaler()), ("dc", dc())]).fit(X)
+    labels = pipe.predict(X)
+    _assert_valid_labels(labels, 3, len(X))
+    np.testing.assert_array_equal(labels, pipe[-1].labels_)
+    assert pipe.transform(X).shape == (len(X), 6)
+    assert pipe.predict_proba(X).shape == (len(X), 3)
+
+
+def test_grid_search_with_scorers(blobs):
+    X, y = blobs
+    grid = GridSearchCV(
+        dc(max_epochs=2), {"n_clusters": [2, 3], "n_pseudo_clusters": [4, 10]},
+        scoring={"ari": ari_scorer, "nmi": nmi_scorer, "acc": accuracy_scorer},
+        refit="ari", cv=2,
+    ).fit(X, y)
+    assert grid.best_params_["n_clusters"] in (2, 3)
+    for name in ("ari", "nmi", "acc"):
+        assert np.isfinite(grid.cv_results_[f"mean_test_{name}"]).all()
+    _assert_valid_labels(grid.predict(X), grid.best_params_["n_clusters"], len(X))
+
+
+def test_grid_search_without_scoring_uses_score(blobs):
+    X, _ = blobs
+    grid = GridSearchCV(dc(max_epochs=2), {"n_clusters": [2, 3]}, cv=2).fit(X)
+    scores = grid.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and np.all(scores <= 0)
+
+
+def test_clone_and_pickle(X, fitted):
+    c = clone(fitted)
+    assert c.get_params() == fitted.get_params()
+    assert not hasattr(c, "labels_") and not hasattr(c, "net_")
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
+    np.testing.assert_array_equal(restored.transform(X), fitted.transform(X))
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    assert restored.device_ == torch.device("cpu")
+
+
+def test_same_seed_is_reproducible_and_other_seeds_differ(X):
+    kw = dict(image_shape=(1, 8, 8), hidden_dims=(4,), max_epochs=2)
+    a, b = dc(random_state=3, **kw).fit(X), dc(random_state=3, **kw).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    assert [r["train_loss"] for r in a.history_] == [r["train_loss"] for r in b.history_]
+    other = dc(random_state=4, **kw).fit(X)
+    assert not np.allclose(a.transform(X), other.transform(X))
+    _assert_valid_labels(dc(random_state=None, max_epochs=1).fit(X).labels_, 3, len(X))
+
+
+@pytest.mark.parametrize("random_state", [None, 7])
+def test_fit_does_not_touch_global_rng_state(X, random_state):
+    np.random.seed(123)
+    random.seed(123)
+    torch.manual_seed(123)
+    np_state, py_state = np.random.get_state(), random.getstate()
+    torch_state = torch.get_rng_state()
+    dc(random_state=random_state, image_shape=(1, 8, 8), hidden_dims=(4,), max_epochs=2).fit(X)
+    after = np.random.get_state()
+    assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1])
+    assert random.getstate() == py_state
+    assert torch.equal(torch.get_rng_state(), torch_state)
+
+
+def test_verbose_prints_the_nmi(X, capsys):
+    dc(verbose=0).fit(X)
+    assert capsys.readouterr().out == ""
+    dc(verbose=1).fit(X)
+    out = capsys.readouterr().out
+    assert "nmi_previous" in out and "kmeans_loss" in out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_preserved(blobs, dtype):
+    X = blobs[0].astype(dtype)
+    X_before = X.copy()
+    est = dc(max_epochs=2).fit(X)
+    np.testing.assert_array_equal(X, X_before)
+    assert est.transform(X).dtype == dtype
+    assert est.predict_proba(X).dtype == dtype
+    assert est.cluster_centers_.dtype == dtype
+    assert next(est.module_.parameters()).dtype == (
+        torch.float32 if dtype == np.float32 else torch.float64)
+
+
+def test_read_only_memmap(X, tmp_path):
+    path = tmp_path / "X.dat"
+    X.tofile(path)
+    mm = np.memmap(path, dtype=np.float32, mode="r", shape=X.shape)
+    est = dc(image_shape=(1, 8, 8), hidden_dims=(4,), max_epochs=2).fit(mm)
+    np.testing.assert_array_equal(est.predict(mm), est.labels_)
+    np.testing.assert_array_equal(est.transform(mm), est.transform(X))
+    np.testing.assert_array_equal(np.asarray(mm), X)
+
+
+# -- errors ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad, match", [(np.nan, "NaN"), (np.inf, "infinity")])
+def test_non_finite_input(blobs, bad, match):
+    X = blobs[0].copy()
+    X[3, 2] = bad
+    with pytest.raises(ValueError, match=match):
+        dc().fit(X)
+
+
+def test_too_few_samples(blobs):
+    X = blobs[0]
+    with pytest.raises(ValueError, match="1 sample"):
+        dc(n_clusters=1).fit(X[:1])
+    with pytest.raises(ValueError, match="n_samples=5 should be >= n_clusters=10"):
+        dc(n_clusters=10).fit(X[:5])
+
+
+def test_predict_errors(blobs, fitted):
+    X = blobs[0]
+    for method in ("predict", "predict_proba", "transform", "score"):
+        with pytest.raises(NotFittedError):
+            getattr(dc(), method)(X)
+        with pytest.raises(ValueError, match="6 features.*expecting 64 features"):
+            getattr(fitted, method)(X)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(n_pseudo_clusters=0), "'n_pseudo_clusters'"),
+        (dict(n_clusters=0), "'n_clusters'"),
+        (dict(pca_dim=0), "'pca_dim'"),
+        (dict(lr=0.0), "'lr'"),
+        (dict(weight_decay=-1.0), "'weight_decay'"),
+        (dict(augment="yes"), "'augment'"),
+        (dict(image_shape="1x8x8"), "'image_shape'"),
+        (dict(batch_size=1), "'batch_size'"),
+        (dict(tol=2.0), "'tol'"),
+        (dict(device="nonsense"), "device='nonsense'"),
+    ],
+)
+def test_bad_parameters(blobs, params, match):
+    with pytest.raises(ValueError, match=match):
+        dc(**params).fit(blobs[0])
+
+
+def test_divergence_raises_and_keeps_the_previous_model(X):
+    est = dc(max_epochs=1).fit(X)
+    labels = est.predict(X)
+    with pytest.raises(FloatingPointError, match=r"epoch \d+.*(lr|learning rate)"):
+        est.set_params(lr=1e30).fit(X)
+    np.testing.assert_array_equal(est.predict(X), labels)
