@@ -2,20 +2,16 @@
 
 from numbers import Integral, Real
 
-import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import _BaseDeep
 from ._losses import reconstruction_mse
-from ._training import DeepNet, as_tensor, make_net, to_numpy
+from ._training import OPTIMIZERS, DeepNet, as_tensor, history_records, make_net, to_numpy
 from .nn import AutoEncoderModule
 
-#: name -> (optimizer class, its keyword arguments, default learning rate)
-_OPTIMIZERS = {
-    "adam": (torch.optim.Adam, {}, 1e-3),
-    "sgd": (torch.optim.SGD, {"momentum": 0.9}, 1.0),
-}
+#: Default pretraining learning rate of each optimiser.
+_DEFAULT_LR = {"adam": 1e-3, "sgd": 1.0}
 
 
 def resolve_optimizer(optimizer, lr, X):
@@ -27,18 +23,13 @@ def resolve_optimizer(optimizer, lr, X):
     """
     if optimizer == "auto":
         optimizer = "sgd" if (X.min() >= 0 and X.max() <= 1) else "adam"
-    cls, kwargs, default_lr = _OPTIMIZERS[optimizer]
-    return cls, kwargs, default_lr if lr == "auto" else lr, optimizer
+    cls, kwargs = OPTIMIZERS[optimizer]
+    return cls, kwargs, _DEFAULT_LR[optimizer] if lr == "auto" else lr, optimizer
 
 
 class _AutoEncoderNet(DeepNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return reconstruction_mse(y_pred[0], X)
-
-
-def history_records(net):
-    """A skorch history as a list of per-epoch dicts, without the per-batch records."""
-    return [{k: v for k, v in row.items() if k != "batches"} for row in net.history]
 
 
 class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
@@ -120,7 +111,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "optimizer": [StrOptions({"auto", *_OPTIMIZERS})],
+        "optimizer": [StrOptions({"auto", *OPTIMIZERS})],
     }
 
     def __init__(self, hidden_dims=(500, 500, 2000), latent_dim=10, max_epochs=100,

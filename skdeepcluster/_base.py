@@ -18,7 +18,6 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 
 from ._kmeans import assign_nonempty, nearest_center
 from ._training import (
-    as_tensor,
     draw_seed,
     forward_chunks,
     resolve_device,

@@ -6,14 +6,20 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._autoencoder import history_records
 from ._base import BaseDeepClusterer
 from ._kmeans import nearest_center, online_center_update, refine_kmeans, reseed_empty_clusters
 from ._losses import dcn_loss, squared_distances
-from ._training import DeepNet, _TensorData, as_tensor, make_net, to_numpy, torch_dtype
+from ._training import (
+    OPTIMIZERS,
+    DeepNet,
+    _TensorData,
+    as_tensor,
+    history_records,
+    make_net,
+    to_numpy,
+    torch_dtype,
+)
 from .nn import AutoEncoderModule
-
-_OPTIMIZERS = {"adam": (torch.optim.Adam, {}), "sgd": (torch.optim.SGD, {"momentum": 0.9})}
 
 
 class _DCNNet(DeepNet):
@@ -213,7 +219,7 @@ class DCNClusterer(BaseDeepClusterer):
         **BaseDeepClusterer._parameter_constraints,
         "lam": [Interval(Real, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "optimizer": [StrOptions(set(_OPTIMIZERS))],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
         "initial_count": [Interval(Integral, 0, None, closed="left")],
         "kmeans_interval": [Interval(Integral, 1, None, closed="left"), None],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -272,7 +278,7 @@ class DCNClusterer(BaseDeepClusterer):
         Z = self._forward(autoencoder.encoder, Xt, module=autoencoder)
         centers, labels = self._initial_clustering(Z, seed, self.n_init)
 
-        optimizer, optimizer_kwargs = _OPTIMIZERS[self.optimizer]
+        optimizer, optimizer_kwargs = OPTIMIZERS[self.optimizer]
         net = make_net(
             _DCNNet, AutoEncoderModule, _autoencoder_kwargs(autoencoder),
             X=X, optimizer=optimizer, lr=self.lr, optimizer_kwargs=optimizer_kwargs,

@@ -3,19 +3,19 @@
 import math
 from numbers import Integral, Real
 
-import numpy as np
 import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._autoencoder import history_records
 from ._base import BaseDeepClusterer
-from ._losses import kl_divergence, reconstruction_mse, student_t_assignment, target_distribution
+from ._losses import kl_divergence, reconstruction_mse, target_distribution
 from ._training import (
+    OPTIMIZERS,
     BatchStream,
     DeepNet,
     _TensorData,
     all_finite,
+    history_records,
     as_tensor,
     make_net,
     to_numpy,
@@ -212,9 +212,8 @@ class DECClusterer(BaseDeepClusterer):
         if name == "auto":
             name = "adam" if self.gamma > 0 else "sgd"
         lr = self.lr if self.lr != "auto" else (1e-3 if name == "adam" else 0.01)
-        if name == "adam":
-            return torch.optim.Adam, lr, {}
-        return torch.optim.SGD, lr, {"momentum": 0.9}
+        optimizer, optimizer_kwargs = OPTIMIZERS[name]
+        return optimizer, lr, optimizer_kwargs
 
     def _fit(self, X, device, seed):
         autoencoder = self._pretrained_autoencoder(X, device, seed)

@@ -12,11 +12,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import normalized_mutual_info_score
 from sklearn.utils._param_validation import Interval
 
-from ._autoencoder import history_records
 from ._base import BaseDeepClusterer
 from ._kmeans import kmeans, kmeans_torch, nearest_center, pca_whitening, whiten_normalize
 from ._losses import squared_distances
-from ._training import BatchStream, DeepNet, _TensorData, as_tensor, make_net, to_numpy
+from ._training import (
+    BatchStream,
+    DeepNet,
+    _TensorData,
+    as_tensor,
+    history_records,
+    make_net,
+    to_numpy,
+)
 from .nn import PseudoLabelClassifier, random_affine
 
 #: Default hidden widths of the MLP backbone and channels of the conv backbone.

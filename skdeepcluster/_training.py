@@ -17,6 +17,12 @@ from skorch import NeuralNet
 from skorch.callbacks import ProgressBar
 from skorch.utils import to_tensor
 
+#: Optimisers by name: ``(class, keyword arguments)``; SGD always uses momentum 0.9.
+OPTIMIZERS = {
+    "adam": (torch.optim.Adam, {}),
+    "sgd": (torch.optim.SGD, {"momentum": 0.9}),
+}
+
 #: Rows per forward pass in inference (predict, transform, score, full-data passes in fit).
 INFERENCE_CHUNK = 4096
 
@@ -321,6 +327,11 @@ def forward_chunks(fn, X, *, module, device, dtype, chunk_size=INFERENCE_CHUNK):
         module.train(was_training)
     cat = tuple(torch.cat(parts) for parts in zip(*outs))
     return cat if len(cat) > 1 else cat[0]
+
+
+def history_records(net):
+    """A skorch history as a list of per-epoch dicts, without the per-batch records."""
+    return [{k: v for k, v in row.items() if k != "batches"} for row in net.history]
 
 
 def to_numpy(t, dtype=None):

@@ -16,7 +16,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import LRScheduler
 
-from ._autoencoder import history_records
 from ._base import BaseDeepClusterer
 from ._training import (
     BatchStream,
@@ -25,6 +24,7 @@ from ._training import (
     all_finite,
     as_tensor,
     forward_chunks,
+    history_records,
     make_net,
     to_numpy,
     torch_dtype,

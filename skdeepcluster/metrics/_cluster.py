@@ -1,6 +1,5 @@
 """Clustering accuracy and clustering scorers."""
 
-import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, make_scorer, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
