@@ -78,7 +78,20 @@ class _BaseDeep(BaseEstimator):
 
     @property
     def module_(self):
-        """The trained torch module (the skorch net's ``module_``)."""
+        """The trained torch module (the skorch net's ``module_``).
+
+        Examples
+        --------
+        Zero epochs keep the example instant (the network stays untrained):
+
+        >>> import numpy as np
+        >>> from skdeepcluster import AutoEncoder
+        >>> X = np.random.RandomState(0).rand(10, 4).astype(np.float32)
+        >>> ae = AutoEncoder(hidden_dims=(8,), latent_dim=2, max_epochs=0,
+        ...                  random_state=0).fit(X)
+        >>> type(ae.module_).__name__
+        'AutoEncoderModule'
+        """
         return self.net_.module_
 
     def _validate_for_inference(self, X):
@@ -119,6 +132,51 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
     It validates the data, resolves the device, seeds torch, pretrains (or reuses) the
     autoencoder, and provides batched ``transform``/``predict``. Subclasses implement
     ``_fit`` (the method's clustering phase) and ``_embed_tensor``/``_assign``.
+
+    It is not meant to be instantiated and takes no parameters of its own; the
+    subclasses share ``n_clusters``, ``hidden_dims``, ``latent_dim``, ``max_epochs``,
+    ``tol``, ``batch_size``, ``mixed_precision``, ``device``, ``random_state``,
+    ``verbose`` and ``callbacks``, and those that pretrain an autoencoder also
+    ``pretrain_epochs``, ``pretrain_lr``, ``autoencoder`` and ``memory`` (see each
+    subclass for their meaning).
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features_out)
+        Cluster centres in the embedding (set by the subclasses' ``fit``).
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample.
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``module_`` is its module.
+    device_ : torch.device
+        The device the model was trained on.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
+        Names of features seen during fit (only when X has string column names).
+
+    See Also
+    --------
+    DECClusterer : DEC and IDEC.
+    DCNClusterer : Deep Clustering Network.
+    VaDEClusterer : Variational Deep Embedding.
+    DeepClusterClusterer : DeepCluster (pseudo-labels, no autoencoder).
+
+    Examples
+    --------
+    The estimators of the package derive from it, so an ``isinstance`` check finds
+    every deep clusterer, and they all share ``fit``, ``predict``, ``fit_predict``,
+    ``transform`` and ``fit_transform``:
+
+    >>> from skdeepcluster import (BaseDeepClusterer, DCNClusterer, DECClusterer,
+    ...                            DeepClusterClusterer, VaDEClusterer)
+    >>> issubclass(DECClusterer, BaseDeepClusterer)
+    True
+    >>> all(issubclass(cls, BaseDeepClusterer) for cls in
+    ...     (DCNClusterer, VaDEClusterer, DeepClusterClusterer))
+    True
+    >>> isinstance(DECClusterer(n_clusters=3), BaseDeepClusterer)
+    True
     """
 
     _parameter_constraints: dict = {
@@ -206,6 +264,19 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         -------
         Z : ndarray of shape (n_samples, n_features_out)
             The embedding, in the dtype of ``X``.
+
+        Examples
+        --------
+        Zero epochs keep the example instant (the networks stay untrained):
+
+        >>> import numpy as np
+        >>> from skdeepcluster import DECClusterer
+        >>> X = np.random.RandomState(0).rand(10, 4).astype(np.float32)
+        >>> dec = DECClusterer(n_clusters=2, hidden_dims=(8,), latent_dim=2,
+        ...                    pretrain_epochs=0, max_epochs=0, random_state=0).fit(X)
+        >>> Z = dec.transform(X)
+        >>> Z.shape, Z.dtype
+        ((10, 2), dtype('float32'))
         """
         X = self._validate_for_inference(X)
         return to_numpy(self._embed(X), X.dtype)
@@ -222,6 +293,19 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         -------
         labels : ndarray of shape (n_samples,)
             Index of the cluster each sample belongs to.
+
+        Examples
+        --------
+        Zero epochs keep the example instant (the networks stay untrained):
+
+        >>> import numpy as np
+        >>> from skdeepcluster import DECClusterer
+        >>> X = np.random.RandomState(0).rand(10, 4).astype(np.float32)
+        >>> dec = DECClusterer(n_clusters=2, hidden_dims=(8,), latent_dim=2,
+        ...                    pretrain_epochs=0, max_epochs=0, random_state=0).fit(X)
+        >>> labels = dec.predict(X)
+        >>> labels.shape, bool(np.isin(labels, [0, 1]).all())
+        ((10,), True)
         """
         X = self._validate_for_inference(X)
         return self._assign(self._embed(X))

@@ -162,8 +162,12 @@ class VaDEClusterer(BaseDeepClusterer):
         Maximum passes over the data in the clustering phase.
     batch_size : int, default=256
         Samples per gradient step (pretraining and clustering).
-    lr : float, default=0.002
+    lr : float, default=5e-4
         Initial Adam learning rate of the encoder and decoder in the clustering phase.
+        The paper's code uses 0.002; from this package's pretraining on MNIST (seed 0),
+        0.002 lowered the accuracy of the initial mixture (0.883) to 0.82 within 10
+        epochs and reached a worse ELBO than 5e-4 over the first 25 epochs (95.0 against
+        94.1 nats per image), while 5e-4 kept the accuracy near its start (0.874).
     prior_lr : float or None, default=None
         Initial Adam learning rate of the mixture parameters; None: ``lr``.
     pretrain_lr : float or "auto", default="auto"
@@ -228,7 +232,7 @@ class VaDEClusterer(BaseDeepClusterer):
         The device the model was trained on.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during fit (only when X has string column names).
 
     See Also
@@ -268,7 +272,7 @@ class VaDEClusterer(BaseDeepClusterer):
 
     def __init__(self, n_clusters=8, *, hidden_dims=(500, 500, 2000), latent_dim=10,
                  likelihood="auto", pretrain_epochs=100, max_epochs=100, batch_size=256,
-                 lr=0.002, prior_lr=None, pretrain_lr="auto", tol=1e-3, n_init=5,
+                 lr=5e-4, prior_lr=None, pretrain_lr="auto", tol=1e-3, n_init=5,
                  autoencoder=None, memory=None, mixed_precision=False, device="auto",
                  random_state=None, verbose=0, callbacks=None):
         self.n_clusters = n_clusters

@@ -33,6 +33,8 @@ TINY = dict(hidden_dims=(16,), latent_dim=3, batch_size=32, pretrain_epochs=5, m
             n_init=2, device="cpu", random_state=0)
 AE_TINY = dict(hidden_dims=(16,), latent_dim=3, batch_size=32, max_epochs=5, device="cpu",
                random_state=0)
+#: The default learning rate of the clustering phase.
+LR = VaDEClusterer().lr
 
 
 def vade(**kw):
@@ -330,10 +332,10 @@ def test_tol_controls_early_stopping(X, fitted_ae):
     # epochs): the 10th epoch is still at lr.
     lrs = [b["event_lr"] for row in full.net_.history for b in row["batches"]]
     n_batches = len(full.net_.history[0]["batches"])  # 300 rows / 32 = 10 batches
-    assert lrs[:n_batches] == pytest.approx([0.002 * (i + 1) / n_batches
+    assert lrs[:n_batches] == pytest.approx([LR * (i + 1) / n_batches
                                              for i in range(n_batches)])
-    assert lrs[n_batches:] == pytest.approx([0.002] * (len(lrs) - n_batches))
-    assert full.lr_ == 0.002
+    assert lrs[n_batches:] == pytest.approx([LR] * (len(lrs) - n_batches))
+    assert full.lr_ == LR
 
 
 def test_likelihood_parameter(X, blobs, fitted_ae):
@@ -371,9 +373,9 @@ def test_collapse_is_retried_with_a_lower_lr_then_reported(X, fitted_ae, monkeyp
 
     monkeypatch.setattr(VaDEClusterer, "_train", recording)
     monkeypatch.setattr(VaDEClusterer, "_occupied", lambda self, net: 1)  # always collapsed
-    with pytest.warns(ConvergenceWarning, match="VaDE collapsed.*1 of 3.*lr=0.0002"):
+    with pytest.warns(ConvergenceWarning, match=f"VaDE collapsed.*1 of 3.*lr={LR / 10:g}"):
         est = vade(autoencoder=fitted_ae, max_epochs=1).fit(X)
-    assert runs == [0.002, 0.0002] and est.lr_ == 0.0002
+    assert runs == [LR, LR / 10] and est.lr_ == LR / 10
     _assert_valid_labels(est.labels_, 3, len(X))
 
 
@@ -381,7 +383,7 @@ def test_no_collapse_no_retry(X, fitted_ae):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         est = vade(autoencoder=fitted_ae, max_epochs=2).fit(X)
-    assert est.lr_ == 0.002
+    assert est.lr_ == LR
 
 
 # -- scikit-learn integration -------------------------------------------------------------

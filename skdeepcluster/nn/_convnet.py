@@ -19,10 +19,25 @@ class MLPBackbone(nn.Sequential):
     ----------
     n_features : int
         Input width.
-    hidden_dims : sequence of int
+    hidden_dims : sequence of int, default=(500, 500, 2000)
         Widths of the hidden blocks.
-    latent_dim : int
+    latent_dim : int, default=10
         Width of the embedding (the last, linear layer).
+
+    See Also
+    --------
+    ConvBackbone : The backbone for images.
+    PseudoLabelClassifier : A backbone with a pseudo-label classifier.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.nn import MLPBackbone
+    >>> net = MLPBackbone(6, hidden_dims=(5,), latent_dim=2)
+    >>> [type(layer).__name__ for layer in net]
+    ['Linear', 'BatchNorm1d', 'ReLU', 'Linear']
+    >>> tuple(net(torch.zeros(4, 6)).shape)
+    (4, 2)
     """
 
     def __init__(self, n_features, hidden_dims=(500, 500, 2000), latent_dim=10):
@@ -46,10 +61,37 @@ class ConvBackbone(nn.Module):
     ----------
     image_shape : tuple of int
         ``(channels, height, width)`` of one image; rows have ``C * H * W`` values.
-    channels : sequence of int
+    channels : sequence of int, default=(32, 64, 128)
         Output channels of each conv block.
-    latent_dim : int
+    latent_dim : int, default=128
         Width of the embedding (the last, linear layer).
+
+    Attributes
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)``, as ints; each input row is reshaped to it.
+    conv : torch.nn.Sequential
+        The conv blocks.
+    fc : torch.nn.Linear
+        The embedding layer, on the flattened output of the conv blocks.
+
+    See Also
+    --------
+    MLPBackbone : The fully connected backbone.
+    PseudoLabelClassifier : A backbone with a pseudo-label classifier.
+
+    Examples
+    --------
+    Two blocks on 8x8 single-channel images (rows of 64 values): the feature map
+    goes from 8x8 to 4x4 to 2x2, then to an embedding of width 3.
+
+    >>> import torch
+    >>> from skdeepcluster.nn import ConvBackbone
+    >>> net = ConvBackbone((1, 8, 8), channels=(4, 8), latent_dim=3)
+    >>> net.fc
+    Linear(in_features=32, out_features=3, bias=True)
+    >>> tuple(net(torch.zeros(2, 64)).shape)
+    (2, 3)
     """
 
     def __init__(self, image_shape, channels=(32, 64, 128), latent_dim=128):
@@ -77,7 +119,8 @@ class PseudoLabelClassifier(nn.Module):
 
     ``features`` maps rows to the embedding (the features that are clustered);
     ``head`` classifies ``ReLU(embedding)`` into ``n_classes`` pseudo-labels, as the
-    original code, which clusters the last hidden layer before its ReLU.
+    original code, which clusters the last hidden layer before its ReLU. Calling the
+    module returns the logits of the head, of shape ``(n, n_classes)``.
 
     Parameters
     ----------
@@ -85,14 +128,39 @@ class PseudoLabelClassifier(nn.Module):
         Input width.
     n_classes : int
         Number of pseudo-labels (outputs of the head).
-    hidden_dims : sequence of int
+    hidden_dims : sequence of int, default=(500, 500, 2000)
         MLP widths, or conv channels when ``image_shape`` is given.
-    latent_dim : int
+    latent_dim : int, default=10
         Width of the embedding.
-    image_shape : tuple of int or None
+    image_shape : tuple of int or None, default=None
         ``(C, H, W)``: a :class:`ConvBackbone`; None: an :class:`MLPBackbone`.
 
-    ``forward`` returns the logits of the head.
+    Attributes
+    ----------
+    features : MLPBackbone or ConvBackbone
+        The backbone: rows to embeddings of width ``latent_dim``.
+    head : torch.nn.Linear
+        The classifier, ``latent_dim -> n_classes``.
+
+    See Also
+    --------
+    skdeepcluster.DeepClusterClusterer : The estimator that trains this module.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.nn import PseudoLabelClassifier
+    >>> clf = PseudoLabelClassifier(6, n_classes=5, hidden_dims=(8,), latent_dim=3)
+    >>> x = torch.zeros(4, 6)
+    >>> tuple(clf.features(x).shape), tuple(clf(x).shape)
+    ((4, 3), (4, 5))
+
+    With ``image_shape`` the backbone is convolutional:
+
+    >>> conv = PseudoLabelClassifier(64, n_classes=5, hidden_dims=(4,), latent_dim=3,
+    ...                              image_shape=(1, 8, 8))
+    >>> type(conv.features).__name__, tuple(conv(torch.zeros(2, 64)).shape)
+    ('ConvBackbone', (2, 5))
     """
 
     def __init__(self, n_features, n_classes, hidden_dims=(500, 500, 2000), latent_dim=10,
@@ -106,7 +174,23 @@ class PseudoLabelClassifier(nn.Module):
         self.reset_head()
 
     def reset_head(self):
-        """Re-initialise the head: weights ~ N(0, 0.01^2), zero biases (as the paper)."""
+        """Re-initialise the head: weights ~ N(0, 0.01^2), zero biases (as the paper).
+
+        DeepCluster calls it after each k-means step, since the pseudo-labels (the
+        classes of the head) are recomputed and renumbered.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skdeepcluster.nn import PseudoLabelClassifier
+        >>> _ = torch.manual_seed(0)
+        >>> clf = PseudoLabelClassifier(6, n_classes=5, hidden_dims=(8,), latent_dim=3)
+        >>> with torch.no_grad():
+        ...     _ = clf.head.bias.fill_(1.0)
+        >>> clf.reset_head()
+        >>> bool((clf.head.bias == 0).all()), bool(clf.head.weight.abs().max() < 0.1)
+        (True, True)
+        """
         with torch.no_grad():
             self.head.weight.normal_(0.0, 0.01)
             self.head.bias.zero_()
@@ -134,11 +218,40 @@ def random_affine(x, image_shape, generator, max_shift=0.1, max_rotation=10.0,
         ``(C, H, W)``.
     generator : torch.Generator
         Source of randomness (on the CPU).
+    max_shift : float, default=0.1
+        Largest translation, as a fraction of the image's width (horizontally) and
+        height (vertically).
+    max_rotation : float, default=10.0
+        Largest rotation angle, in degrees, either way.
+    scale : tuple of float, default=(0.9, 1.1)
+        Range ``(low, high)`` of the zoom factor.
 
     Returns
     -------
     tensor of shape (n, C * H * W)
         The transformed images, in the dtype and on the device of ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.nn import random_affine
+    >>> x = torch.rand(3, 64, generator=torch.Generator().manual_seed(0))
+    >>> out = random_affine(x, (1, 8, 8), torch.Generator().manual_seed(0))
+    >>> tuple(out.shape), out.dtype
+    ((3, 64), torch.float32)
+
+    The same generator state gives the same transforms:
+
+    >>> again = random_affine(x, (1, 8, 8), torch.Generator().manual_seed(0))
+    >>> bool(torch.equal(out, again))
+    True
+
+    Without shift, rotation or zoom the images come back unchanged:
+
+    >>> same = random_affine(x, (1, 8, 8), torch.Generator().manual_seed(0),
+    ...                      max_shift=0.0, max_rotation=0.0, scale=(1.0, 1.0))
+    >>> bool(torch.allclose(same, x, atol=1e-5))
+    True
     """
     n = len(x)
     u = torch.rand(n, 4, generator=generator, dtype=torch.float64) * 2 - 1

@@ -9,18 +9,50 @@ from .._losses import student_t_assignment
 class DECModule(nn.Module):
     """A pretrained encoder with trainable cluster centres (DEC) and, for IDEC, its decoder.
 
+    Calling the module on a batch ``x`` returns ``(q, reconstruction, embedding)``:
+    the Student-t soft assignments ``q`` of shape ``(n, n_clusters)`` (rows sum to
+    one), the decoder's output (None without ``keep_decoder``) and the embedding.
+
     Parameters
     ----------
     autoencoder : AutoEncoderModule
         Pretrained network; it is used as is (the caller passes a copy).
     centers : array-like of shape (n_clusters, latent_dim)
         Initial cluster centres in the embedding.
-    alpha : float
+    alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel.
-    keep_decoder : bool
+    keep_decoder : bool, default=False
         Keep the decoder (IDEC) or drop it (DEC).
 
-    ``forward`` returns ``(q, reconstruction or None, embedding)``.
+    Attributes
+    ----------
+    encoder : torch.nn.Module
+        The autoencoder's encoder (shared, not copied).
+    decoder : torch.nn.Module or None
+        The autoencoder's decoder with ``keep_decoder``, else None.
+    centers : torch.nn.Parameter of shape (n_clusters, latent_dim)
+        The trainable cluster centres.
+    alpha : float
+        Degrees of freedom of the Student-t kernel.
+
+    See Also
+    --------
+    skdeepcluster.DECClusterer : The estimator that trains this module.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.nn import AutoEncoderModule, DECModule
+    >>> _ = torch.manual_seed(0)
+    >>> ae = AutoEncoderModule(6, hidden_dims=(5,), latent_dim=2)
+    >>> idec = DECModule(ae, centers=torch.randn(3, 2), keep_decoder=True)
+    >>> q, x_hat, z = idec(torch.zeros(4, 6))
+    >>> tuple(q.shape), tuple(x_hat.shape), tuple(z.shape)
+    ((4, 3), (4, 6), (4, 2))
+    >>> bool(torch.allclose(q.sum(dim=1), torch.ones(4)))
+    True
+    >>> DECModule(ae, centers=torch.randn(3, 2)).decoder is None
+    True
     """
 
     def __init__(self, autoencoder, centers, alpha=1.0, keep_decoder=False):

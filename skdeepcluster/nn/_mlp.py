@@ -13,6 +13,20 @@ class MLP(nn.Sequential):
     ----------
     dims : sequence of int
         Layer widths, input first: ``(784, 500, 500, 2000, 10)`` is four linear layers.
+
+    See Also
+    --------
+    AutoEncoderModule : Two mirrored MLPs, an encoder and a decoder.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.nn import MLP
+    >>> mlp = MLP((6, 5, 2))
+    >>> [type(layer).__name__ for layer in mlp]
+    ['Linear', 'ReLU', 'Linear']
+    >>> tuple(mlp(torch.zeros(4, 6)).shape)
+    (4, 2)
     """
 
     def __init__(self, dims):
@@ -29,7 +43,39 @@ class MLP(nn.Sequential):
 class AutoEncoderModule(nn.Module):
     """Mirrored MLP autoencoder: ``d -> hidden_dims -> latent_dim -> reversed -> d``.
 
-    ``forward`` returns ``(reconstruction, embedding)``.
+    Calling the module on a batch ``x`` returns ``(reconstruction, embedding)``: the
+    decoder's output, of the shape of ``x``, and the encoder's output, of width
+    ``latent_dim``.
+
+    Parameters
+    ----------
+    n_features : int
+        Input (and reconstruction) width.
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Hidden widths of the encoder; the decoder uses them in reverse order.
+    latent_dim : int, default=10
+        Width of the embedding.
+
+    Attributes
+    ----------
+    encoder : MLP
+        ``n_features -> *hidden_dims -> latent_dim``.
+    decoder : MLP
+        ``latent_dim -> *reversed(hidden_dims) -> n_features``.
+
+    See Also
+    --------
+    MLP : The encoder and the decoder.
+    skdeepcluster.AutoEncoder : The estimator that trains this module.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.nn import AutoEncoderModule
+    >>> ae = AutoEncoderModule(6, hidden_dims=(5,), latent_dim=2)
+    >>> x_hat, z = ae(torch.zeros(4, 6))
+    >>> tuple(x_hat.shape), tuple(z.shape)
+    ((4, 6), (4, 2))
     """
 
     def __init__(self, n_features, hidden_dims=(500, 500, 2000), latent_dim=10):
