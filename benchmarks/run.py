@@ -21,6 +21,7 @@ The data is found through ``skdeepcluster.datasets`` (``--data-home`` or the
 """
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -100,6 +101,13 @@ DEEP_METHODS = {
 }
 
 
+#: Methods trained from scratch (no autoencoder): name -> factory(n_clusters, seed, args).
+SCRATCH_METHODS = {}
+
+#: Image shape (C, H, W) of each dataset's rows, for methods with a conv backbone.
+IMAGE_SHAPES = {"mnist": (1, 28, 28), "usps": (1, 16, 16), "digits": (1, 8, 8)}
+
+
 def register_optional_methods():
     """Methods of estimators that may not exist yet in this version of the package."""
     import skdeepcluster
@@ -108,6 +116,16 @@ def register_optional_methods():
         DEEP_METHODS["dcn"] = lambda k, ae, seed, a: skdeepcluster.DCNClusterer(
             n_clusters=k, autoencoder=ae, mixed_precision=a.mixed_precision,
             device=a.device, random_state=seed, verbose=a.verbose)
+    if hasattr(skdeepcluster, "VaDEClusterer"):
+        DEEP_METHODS["vade"] = lambda k, ae, seed, a: skdeepcluster.VaDEClusterer(
+            n_clusters=k, autoencoder=ae, mixed_precision=a.mixed_precision,
+            device=a.device, random_state=seed, verbose=a.verbose)
+    if hasattr(skdeepcluster, "DeepClusterClusterer"):
+        SCRATCH_METHODS["deepcluster"] = lambda k, seed, a: (
+            skdeepcluster.DeepClusterClusterer(
+                n_clusters=k, image_shape=IMAGE_SHAPES.get(a.dataset),
+                mixed_precision=a.mixed_precision, device=a.device, random_state=seed,
+                verbose=a.verbose, **a.params))
 
 
 def pretrained(X, seed, args):
@@ -152,8 +170,14 @@ def run_method(name, X, y, seed, args):
             lambda: KMeans(n_clusters=k, n_init=20, random_state=seed).fit_predict(X))
         return {"method": name, "seed": seed, "fit_s": wall, "cpu_s": cpu, "peak_mib": mib,
                 **scores(y, labels)}
+    if name in SCRATCH_METHODS:
+        est, wall, cpu, mib = timed(lambda: SCRATCH_METHODS[name](k, seed, args).fit(X))
+        return {"method": name, "seed": seed, "fit_s": wall, "cpu_s": cpu,
+                "peak_mib": mib, "n_iter": int(est.n_iter_), "epoch_s": epoch_s(est),
+                **scores(y, est.labels_)}
     pre = pretrained(X, seed, args)
     ae = pre["ae"]
+    extra = {}
     if name == "ae_kmeans":
         labels, wall, cpu, mib = timed(
             lambda: KMeans(n_clusters=k, n_init=20, random_state=seed).fit_predict(
@@ -162,16 +186,23 @@ def run_method(name, X, y, seed, args):
     else:
         est, wall, cpu, mib = timed(lambda: DEEP_METHODS[name](k, ae, seed, args).fit(X))
         labels, n_iter = est.labels_, int(est.n_iter_)
+        extra["epoch_s"] = epoch_s(est)
     return {"method": name, "seed": seed, "pretrain_s": pre["wall"], "cluster_s": wall,
             "fit_s": pre["wall"] + wall, "cpu_s": pre["cpu"] + cpu,
-            "peak_mib": max(pre["mib"], mib), "n_iter": n_iter, **scores(y, labels)}
+            "peak_mib": max(pre["mib"], mib), "n_iter": n_iter, **extra, **scores(y, labels)}
+
+
+def epoch_s(est):
+    """Median wall seconds per training epoch, from the estimator's ``history_``."""
+    durs = [r["dur"] for r in est.history_ if "dur" in r]
+    return statistics.median(durs) if durs else None
 
 
 def table(records):
     """Markdown table: mean ± std over seeds per method."""
     rows = ["| method | seeds | ACC | NMI | ARI | fit wall (s) | of which pretraining (s) "
-            "| fit CPU (s) | peak RSS (MiB) |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "| fit CPU (s) | s / epoch | peak RSS (MiB) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     order = list(dict.fromkeys(r["method"] for r in records))
 
     def ms(values, fmt):
@@ -181,13 +212,25 @@ def table(records):
     for m in order:
         rs = [r for r in records if r["method"] == m]
         pre = ms([r["pretrain_s"] for r in rs], ".0f") if "pretrain_s" in rs[0] else "–"
+        per_epoch = [r["epoch_s"] for r in rs if r.get("epoch_s") is not None]
+        per_epoch = ms(per_epoch, ".1f") if per_epoch else "–"
         rows.append(
             f"| {m} | {len(rs)} | {ms([r['acc'] for r in rs], '.4f')} | "
             f"{ms([r['nmi'] for r in rs], '.4f')} | {ms([r['ari'] for r in rs], '.4f')} | "
             f"{ms([r['fit_s'] for r in rs], '.0f')} | {pre} | "
-            f"{ms([r['cpu_s'] for r in rs], '.0f')} | "
+            f"{ms([r['cpu_s'] for r in rs], '.0f')} | {per_epoch} | "
             f"{max(r['peak_mib'] for r in rs):.0f} |")
     return "\n".join(rows)
+
+
+def parse_param(text):
+    """``"name=value"`` -> ``(name, value)`` with value read as a Python literal if it is one."""
+    name, _, value = text.partition("=")
+    try:
+        value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        pass
+    return name, value
 
 
 def main(argv=None):
@@ -205,21 +248,43 @@ def main(argv=None):
     p.add_argument("--verbose", type=int, default=0)
     p.add_argument("--cache", default=os.path.join(os.path.dirname(__file__), "cache"))
     p.add_argument("--out", default=None, help="path prefix for .json and .md")
+    p.add_argument("--param", dest="params", action="append", default=[],
+                   metavar="NAME=VALUE",
+                   help="extra constructor parameter of from-scratch methods "
+                        "(e.g. n_pseudo_clusters=100); repeatable")
+    p.add_argument("--sweep", default=None, metavar="NAME=V1,V2,...",
+                   help="run each from-scratch method once per value of this "
+                        "constructor parameter (e.g. n_pseudo_clusters=10,50,100)")
     args = p.parse_args(argv)
+    args.params = dict(parse_param(kv) for kv in args.params)
     if args.threads:
         torch.set_num_threads(args.threads)
     register_optional_methods()
-    unknown = set(args.methods) - {"kmeans", "ae_kmeans", *DEEP_METHODS}
+    known = ["kmeans", "ae_kmeans", *DEEP_METHODS, *SCRATCH_METHODS]
+    unknown = set(args.methods) - set(known)
     if unknown:
-        p.error(f"unknown methods {sorted(unknown)}; known: kmeans ae_kmeans "
-                f"{' '.join(DEEP_METHODS)}")
+        p.error(f"unknown methods {sorted(unknown)}; known: {' '.join(known)}")
+    if args.sweep:
+        name, value = parse_param(args.sweep)
+        args.sweep = (name, list(value) if isinstance(value, (tuple, list)) else [value])
+        if set(args.methods) - set(SCRATCH_METHODS):
+            p.error("--sweep applies to from-scratch methods only: "
+                    f"{' '.join(SCRATCH_METHODS) or 'none'}")
 
     X, y = load(args.dataset, args.data_home)
     records = []
+    sweep_name, sweep_values = args.sweep or (None, [None])
+    fixed = dict(args.params)
     for name in args.methods:  # method-major: each seed's pretraining is cached
-        for seed in args.seeds:
-            records.append(run_method(name, X, y, seed, args))
-            print(records[-1], flush=True)
+        for value in sweep_values:
+            label = name
+            if sweep_name is not None:
+                args.params = {**fixed, sweep_name: value}
+                label = f"{name} {sweep_name}={value}"
+            for seed in args.seeds:
+                records.append({**run_method(name, X, y, seed, args), "method": label})
+                print(records[-1], flush=True)
+    args.params = fixed
     meta = {
         "dataset": args.dataset, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
         "dtype": str(X.dtype), "command": "python " + " ".join(sys.argv),
