@@ -43,7 +43,7 @@ models = {
     "DEC": DECClusterer(**common),
     "IDEC": DECClusterer(gamma=0.1, **common),
     "DCN": DCNClusterer(**common),
-    "VaDE": VaDEClusterer(lr=5e-4, **common),
+    "VaDE": VaDEClusterer(**common),
     "DeepCluster": DeepClusterClusterer(n_clusters=10, image_shape=(1, 8, 8),
                                         random_state=0),
 }

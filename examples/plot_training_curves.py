@@ -32,7 +32,7 @@ common = dict(n_clusters=10, autoencoder=autoencoder, batch_size=64, random_stat
 models = {
     "DEC": DECClusterer(tol=0.0, max_epochs=30, **common),
     "DCN": DCNClusterer(tol=0.0, max_epochs=30, **common),
-    "VaDE": VaDEClusterer(tol=0.0, max_epochs=30, lr=5e-4, **common),
+    "VaDE": VaDEClusterer(tol=0.0, max_epochs=30, **common),
     "DeepCluster": DeepClusterClusterer(n_clusters=10, image_shape=(1, 8, 8),
                                         max_epochs=30, random_state=0),
 }

@@ -189,7 +189,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
 
         Returns
         -------
-        X_rec : ndarray of shape (n_samples, n_features_in_)
+        X_rec : ndarray of shape (n_samples, ``n_features_in_``)
             Reconstructions, in the dtype of the input.
         """
         from sklearn.utils import check_array
