@@ -8,7 +8,6 @@ Build (warnings are errors, the gallery examples run)::
 import os
 import re
 import sys
-import warnings
 
 import skdeepcluster
 
@@ -30,7 +29,7 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "generated/benchmark_tables/*.rst.txt"]
+exclude_patterns = ["_build"]
 html_theme = "pydata_sphinx_theme"
 html_title = f"skdeepcluster {version}"
 html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2,
@@ -76,9 +75,6 @@ sphinx_gallery_conf = {
     "plot_gallery": "True",
 }
 
-# Examples run single-threaded-safe on CPU; keep torch from oversubscribing CI.
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-warnings.filterwarnings("ignore", message="Matplotlib is currently using agg")
 
 
 # -- benchmark tables -------------------------------------------------------------------

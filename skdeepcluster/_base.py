@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 
 from ._kmeans import assign_nonempty, nearest_center
 from ._training import (
+    as_tensor,
     draw_seed,
     forward_chunks,
     resolve_device,
@@ -236,6 +237,17 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 f"{X.shape[1]} features."
             )
         return copy.deepcopy(ae.module_).to(device=device, dtype=torch_dtype(X))
+
+    def _pretrained_embedding(self, X, device, seed):
+        """The start of every autoencoder-based fit: ``(autoencoder, Xt, Z)``.
+
+        The pretrained autoencoder module (see :meth:`_pretrained_autoencoder`), the
+        training data as a tensor on ``device`` in ``X``'s dtype, and its embedding.
+        """
+        autoencoder = self._pretrained_autoencoder(X, device, seed)
+        Xt = as_tensor(X, device, torch_dtype(X))
+        Z = self._forward(autoencoder.encoder, Xt, module=autoencoder)
+        return autoencoder, Xt, Z
 
     def _initial_clustering(self, Z, seed, n_init):
         """k-means on the pretrained embedding ``Z`` (tensor): ``(centers, labels)``."""

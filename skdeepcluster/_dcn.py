@@ -13,11 +13,9 @@ from ._training import (
     OPTIMIZERS,
     DeepNet,
     _TensorData,
-    as_tensor,
     history_records,
     make_net,
     to_numpy,
-    torch_dtype,
 )
 from .nn import AutoEncoderModule
 
@@ -272,10 +270,7 @@ class DCNClusterer(BaseDeepClusterer):
         return self._fit_validated(X)
 
     def _fit(self, X, device, seed):
-        autoencoder = self._pretrained_autoencoder(X, device, seed)
-        dtype = torch_dtype(X)
-        Xt = as_tensor(X, device, dtype)
-        Z = self._forward(autoencoder.encoder, Xt, module=autoencoder)
+        autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed)
         centers, labels = self._initial_clustering(Z, seed, self.n_init)
 
         optimizer, optimizer_kwargs = OPTIMIZERS[self.optimizer]
@@ -289,7 +284,7 @@ class DCNClusterer(BaseDeepClusterer):
         net.lam = self.lam
         net.initialize()
         net.module_.load_state_dict(autoencoder.state_dict())
-        net.centers_ = torch.as_tensor(centers, device=device, dtype=dtype)
+        net.centers_ = torch.as_tensor(centers, device=device, dtype=Xt.dtype)
         net.counts_ = torch.full((self.n_clusters,), self.initial_count, dtype=torch.int64,
                                  device=device)
         net.assignments_ = torch.as_tensor(labels, device=device)

@@ -16,10 +16,8 @@ from ._training import (
     _TensorData,
     all_finite,
     history_records,
-    as_tensor,
     make_net,
     to_numpy,
-    torch_dtype,
 )
 from .nn import DECModule
 
@@ -216,10 +214,7 @@ class DECClusterer(BaseDeepClusterer):
         return optimizer, lr, optimizer_kwargs
 
     def _fit(self, X, device, seed):
-        autoencoder = self._pretrained_autoencoder(X, device, seed)
-        dtype = torch_dtype(X)
-        Xt = as_tensor(X, device, dtype)
-        Z = self._forward(autoencoder.encoder, Xt, module=autoencoder)
+        autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed)
         centers, _ = self._initial_clustering(Z, seed, self.n_init)
 
         data = _TensorData(Xt, torch.arange(len(X), device=device))

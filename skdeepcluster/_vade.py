@@ -22,12 +22,10 @@ from ._training import (
     DeepNet,
     _TensorData,
     all_finite,
-    as_tensor,
     forward_chunks,
     history_records,
     make_net,
     to_numpy,
-    torch_dtype,
 )
 from ._losses import gmm_log_joint
 from .nn import VaDEModule
@@ -332,9 +330,8 @@ class VaDEClusterer(BaseDeepClusterer):
 
     def _fit(self, X, device, seed):
         likelihood = self._resolve_likelihood(X)
-        autoencoder = self._pretrained_autoencoder(X, device, seed)
-        Xt = as_tensor(X, device, torch_dtype(X))
-        init = self._initial_state(autoencoder, Xt, likelihood, seed)
+        autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed)
+        init = self._initial_state(autoencoder, Xt, Z, likelihood, seed)
 
         lr = self.lr
         net = self._train(autoencoder, init, X, Xt, likelihood, lr, seed)
@@ -382,9 +379,11 @@ class VaDEClusterer(BaseDeepClusterer):
             "n_iter_": len(net.history),
         }
 
-    def _initial_state(self, autoencoder, Xt, likelihood, seed):
-        """Everything the clustering phase starts from, computed once (for a restart too)."""
-        Z = self._forward(autoencoder.encoder, Xt, module=autoencoder)
+    def _initial_state(self, autoencoder, Xt, Z, likelihood, seed):
+        """Everything the clustering phase starts from, computed once (for a restart too).
+
+        ``Z`` is the pretrained embedding of ``Xt``.
+        """
         gmm = GaussianMixture(n_components=self.n_clusters, covariance_type="diag",
                               n_init=self.n_init, random_state=seed)
         # The embedding is a numpy array here: no array API dispatch (GaussianMixture's
