@@ -5,8 +5,8 @@ from numbers import Integral, Real
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import _BaseDeep
-from ._losses import reconstruction_mse
+from ._base import _BaseDeep, check_unit_interval
+from ._losses import ELEMENTWISE_RECONSTRUCTION_LOSSES, row_reconstruction_loss
 from ._training import OPTIMIZERS, DeepNet, as_tensor, history_records, make_net, to_numpy
 from .nn import AutoEncoderModule
 
@@ -29,16 +29,21 @@ def resolve_optimizer(optimizer, lr, X):
 
 class _AutoEncoderNet(DeepNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        return reconstruction_mse(y_pred[0], X)
+        return self.module_.reconstruction_loss(y_pred[0], X)
 
 
 class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
-    """Fully connected autoencoder trained to reconstruct its input (MSE).
+    """Fully connected autoencoder trained to reconstruct its input.
 
     The encoder is ``n_features -> hidden_dims -> latent_dim`` with ReLU between linear
     layers and a linear embedding; the decoder mirrors it. This is the pretraining of
     every clusterer of the package; fit it once and pass it to several clusterers
     (``autoencoder=``) to compare them from the same starting point.
+
+    The reconstruction loss is the squared error, or, for data in [0, 1], optionally
+    the binary cross-entropy of a Bernoulli decoder (the decoder then outputs logits
+    and the reconstruction is their sigmoid). :class:`VaDEClusterer` pretrains with the
+    loss that matches its decoder; the other clusterers use the squared error.
 
     Parameters
     ----------
@@ -52,6 +57,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         Samples per gradient step.
     lr : float or "auto", default="auto"
         Learning rate; ``"auto"``: 1.0 for SGD, 1e-3 for Adam.
+    loss : {"squared_error", "binary_cross_entropy"}, default="squared_error"
+        Reconstruction loss, averaged over samples and features. ``"binary_cross_entropy"``
+        needs every value of ``X`` in [0, 1] (values in between are soft targets).
     optimizer : {"auto", "sgd", "adam"}, default="auto"
         SGD with momentum 0.9, or Adam. ``"auto"`` picks SGD when every value of ``X``
         lies in [0, 1] (e.g. pixels divided by 255: the recipe of the DEC paper's code,
@@ -111,17 +119,20 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "loss": [StrOptions(set(ELEMENTWISE_RECONSTRUCTION_LOSSES))],
         "optimizer": [StrOptions({"auto", *OPTIMIZERS})],
     }
 
     def __init__(self, hidden_dims=(500, 500, 2000), latent_dim=10, max_epochs=100,
-                 batch_size=256, lr="auto", optimizer="auto", mixed_precision=False,
-                 device="auto", random_state=None, verbose=0, callbacks=None):
+                 batch_size=256, lr="auto", loss="squared_error", optimizer="auto",
+                 mixed_precision=False, device="auto", random_state=None, verbose=0,
+                 callbacks=None):
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.loss = loss
         self.optimizer = optimizer
         self.mixed_precision = mixed_precision
         self.device = device
@@ -147,12 +158,16 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         """
         return self._fit_validated(X)
 
+    def _check_fit_data(self, X):
+        if self.loss == "binary_cross_entropy":
+            check_unit_interval(X, "loss='binary_cross_entropy'", "loss='squared_error'")
+
     def _fit(self, X, device, seed):
         optimizer, optimizer_kwargs, lr, _ = resolve_optimizer(self.optimizer, self.lr, X)
         net = make_net(
             _AutoEncoderNet, AutoEncoderModule,
             dict(n_features=X.shape[1], hidden_dims=tuple(self.hidden_dims),
-                 latent_dim=self.latent_dim),
+                 latent_dim=self.latent_dim, loss=self.loss),
             X=X, optimizer=optimizer, lr=lr, optimizer_kwargs=optimizer_kwargs,
             max_epochs=self.max_epochs, batch_size=self.batch_size, device=device,
             seed=seed, verbose=self.verbose, callbacks=self.callbacks,
@@ -190,7 +205,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         Returns
         -------
         X_rec : ndarray of shape (n_samples, ``n_features_in_``)
-            Reconstructions, in the dtype of the input.
+            Reconstructions (probabilities for ``loss="binary_cross_entropy"``), in
+            the dtype of the input.
         """
         from sklearn.utils import check_array
         from sklearn.utils.validation import check_is_fitted
@@ -202,10 +218,10 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
                 f"X has {Z.shape[1]} features, but inverse_transform expects "
                 f"latent_dim={self.latent_dim} features."
             )
-        return to_numpy(self._forward(self.module_.decoder, Z), Z.dtype)
+        return to_numpy(self._forward(self.module_.decode, Z), Z.dtype)
 
     def score(self, X, y=None):
-        """Negative mean squared reconstruction error of ``X`` (higher is better).
+        """Negative mean reconstruction loss of ``X`` (higher is better).
 
         Parameters
         ----------
@@ -217,11 +233,15 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         Returns
         -------
         score : float
-            ``-mean((X - decode(encode(X)))**2)``.
+            Minus the training loss on ``X``, averaged over samples and features:
+            ``-mean((X - decode(encode(X)))**2)`` for ``loss="squared_error"``, the
+            negative binary cross-entropy for ``loss="binary_cross_entropy"``.
         """
         X = self._validate_for_inference(X)
-        sse = self._forward(lambda xb: ((self.module_(xb)[0] - xb) ** 2).sum(1), X)
-        return -float(sse.sum()) / X.size
+        module = self.module_
+        total = self._forward(
+            lambda xb: row_reconstruction_loss(module(xb)[0], xb, module.loss), X)
+        return -float(total.sum()) / X.size
 
     @property
     def _n_features_out(self):

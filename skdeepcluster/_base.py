@@ -33,6 +33,21 @@ _FIT_DTYPES = [np.float64, np.float32]
 _DEVICE = [str, torch.device]
 
 
+def check_unit_interval(X, setting, alternative):
+    """Raise a ``ValueError`` unless every value of ``X`` lies in [0, 1].
+
+    ``setting`` names the parameter value that needs it (e.g. ``"likelihood='bernoulli'"``)
+    and ``alternative`` the setting to use otherwise.
+    """
+    lo, hi = float(X.min()), float(X.max())
+    if lo < 0 or hi > 1:
+        raise ValueError(
+            f"{setting} needs every value of X in [0, 1], but X ranges over "
+            f"[{lo:.6g}, {hi:.6g}]. Scale X (e.g. divide pixels by 255) or use "
+            f"{alternative}."
+        )
+
+
 class _BaseDeep(BaseEstimator):
     """What every estimator of the package shares.
 
@@ -200,11 +215,11 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             )
 
     # -- pretraining -------------------------------------------------------------------
-    def _pretrained_autoencoder(self, X, device, seed):
+    def _pretrained_autoencoder(self, X, device, seed, loss="squared_error"):
         """A private copy of the pretrained autoencoder module, on ``device``.
 
         ``autoencoder=None`` pretrains an :class:`AutoEncoder` built from this
-        estimator's parameters; an unfitted ``AutoEncoder`` is cloned and fitted; a
+        estimator's parameters, with the reconstruction loss ``loss``; an unfitted ``AutoEncoder`` is cloned and fitted; a
         fitted one (possibly wrapped in ``FrozenEstimator``) is reused as is. The object
         passed in is never modified. With ``memory``, pretraining is cached on disk.
         """
@@ -216,7 +231,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             ae = AutoEncoder(
                 hidden_dims=tuple(self.hidden_dims), latent_dim=self.latent_dim,
                 max_epochs=self.pretrain_epochs, batch_size=self.batch_size,
-                lr=self.pretrain_lr, mixed_precision=self.mixed_precision,
+                lr=self.pretrain_lr, loss=loss, mixed_precision=self.mixed_precision,
                 device=device, random_state=seed, verbose=self.verbose,
             )
         elif not isinstance(ae, AutoEncoder):
@@ -238,13 +253,13 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             )
         return copy.deepcopy(ae.module_).to(device=device, dtype=torch_dtype(X))
 
-    def _pretrained_embedding(self, X, device, seed):
+    def _pretrained_embedding(self, X, device, seed, loss="squared_error"):
         """The start of every autoencoder-based fit: ``(autoencoder, Xt, Z)``.
 
         The pretrained autoencoder module (see :meth:`_pretrained_autoencoder`), the
         training data as a tensor on ``device`` in ``X``'s dtype, and its embedding.
         """
-        autoencoder = self._pretrained_autoencoder(X, device, seed)
+        autoencoder = self._pretrained_autoencoder(X, device, seed, loss)
         Xt = as_tensor(X, device, torch_dtype(X))
         Z = self._forward(autoencoder.encoder, Xt, module=autoencoder)
         return autoencoder, Xt, Z

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseDeepClusterer
 from ._kmeans import nearest_center, online_center_update, refine_kmeans, reseed_empty_clusters
-from ._losses import dcn_loss, squared_distances
+from ._losses import dcn_loss, row_reconstruction_loss, squared_distances
 from ._training import (
     OPTIMIZERS,
     DeepNet,
@@ -38,7 +38,8 @@ class _DCNNet(DeepNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         x_hat, z = y_pred
-        return dcn_loss(x_hat, X, z, self.centers_[self.assignments_[y_true]], self.lam)
+        return dcn_loss(x_hat, X, z, self.centers_[self.assignments_[y_true]], self.lam,
+                        self.module_.loss)
 
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)
@@ -66,7 +67,7 @@ def _autoencoder_kwargs(module):
     linears = [m for m in module.encoder if isinstance(m, torch.nn.Linear)]
     return dict(n_features=linears[0].in_features,
                 hidden_dims=tuple(m.out_features for m in linears[:-1]),
-                latent_dim=linears[-1].out_features)
+                latent_dim=linears[-1].out_features, loss=module.loss)
 
 
 class DCNClusterer(BaseDeepClusterer):
@@ -343,8 +344,10 @@ class DCNClusterer(BaseDeepClusterer):
         """Negative DCN objective on ``X`` (higher is better).
 
         ``-(mean((X - X_hat)**2) + lam / 2 * mean_i min_k ||f(x_i) - mu_k||^2)``: the
-        reconstruction error averaged over samples and features plus ``lam / 2`` times
-        the mean squared distance of each embedding to its nearest centre.
+        reconstruction error averaged over samples and features (the autoencoder's loss:
+        the squared error unless it was pretrained with the binary cross-entropy) plus
+        ``lam / 2`` times the mean squared distance of each embedding to its nearest
+        centre.
 
         Parameters
         ----------
@@ -366,7 +369,8 @@ class DCNClusterer(BaseDeepClusterer):
 
         def terms(xb):
             x_hat, z = module(xb)
-            return ((x_hat - xb) ** 2).sum(1), squared_distances(z, centers).min(1).values
+            return (row_reconstruction_loss(x_hat, xb, module.loss),
+                    squared_distances(z, centers).min(1).values)
 
-        sse, dist = self._forward(terms, X)
-        return -(float(sse.sum()) / X.size + 0.5 * self.lam * float(dist.mean()))
+        rec, dist = self._forward(terms, X)
+        return -(float(rec.sum()) / X.size + 0.5 * self.lam * float(dist.mean()))

@@ -8,7 +8,12 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseDeepClusterer
-from ._losses import kl_divergence, reconstruction_mse, target_distribution
+from ._losses import (
+    kl_divergence,
+    reconstruction_loss,
+    row_reconstruction_loss,
+    target_distribution,
+)
 from ._training import (
     OPTIMIZERS,
     BatchStream,
@@ -32,7 +37,7 @@ class _DECNet(DeepNet):
         q, x_hat, _ = y_pred
         loss = kl_divergence(self.target_[y_true], q)
         if x_hat is not None:
-            loss = reconstruction_mse(x_hat, X) + self.gamma * loss
+            loss = reconstruction_loss(x_hat, X, self.module_.loss) + self.gamma * loss
         return loss
 
 
@@ -285,7 +290,9 @@ class DECClusterer(BaseDeepClusterer):
         """Negative training objective on ``X`` (higher is better).
 
         ``-KL(P || Q)`` for DEC and ``-(MSE + gamma * KL(P || Q))`` for IDEC, with the
-        target ``P`` computed from ``Q`` on ``X`` itself.
+        target ``P`` computed from ``Q`` on ``X`` itself (IDEC's reconstruction term is
+        the autoencoder's loss: the squared error unless it was pretrained with the
+        binary cross-entropy).
 
         Parameters
         ----------
@@ -305,10 +312,10 @@ class DECClusterer(BaseDeepClusterer):
             q = self._forward(lambda xb: module(xb)[0], X)
             return -float(kl_divergence(target_distribution(q), q))
 
-        def q_and_sse(xb):
+        def q_and_rec(xb):
             q, x_hat, _ = module(xb)
-            return q, ((x_hat - xb) ** 2).sum(1)
+            return q, row_reconstruction_loss(x_hat, xb, module.loss)
 
-        q, sse = self._forward(q_and_sse, X)
-        mse = float(sse.sum()) / X.size
-        return -(mse + self.gamma * float(kl_divergence(target_distribution(q), q)))
+        q, rec = self._forward(q_and_rec, X)
+        rec = float(rec.sum()) / X.size
+        return -(rec + self.gamma * float(kl_divergence(target_distribution(q), q)))

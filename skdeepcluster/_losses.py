@@ -37,20 +37,41 @@ def kl_divergence(p, q):
     return torch.sum(torch.xlogy(p, p) - p * torch.log(q.clamp_min(eps))) / len(p)
 
 
-def reconstruction_mse(x_hat, x):
-    """Mean squared reconstruction error, averaged over samples and features."""
-    return torch.mean((x_hat - x) ** 2)
+#: Element-wise reconstruction losses of an autoencoder whose decoder outputs ``output``:
+#: the squared error of the reconstruction ``output`` itself, or the binary cross-entropy
+#: of ``x`` (values in [0, 1]) under Bernoulli logits ``output`` (the reconstruction is
+#: then ``sigmoid(output)``; computed from the logits, no ``log(0)``).
+ELEMENTWISE_RECONSTRUCTION_LOSSES = {
+    "squared_error": lambda output, x: (output - x) ** 2,
+    "binary_cross_entropy": lambda output, x: F.binary_cross_entropy_with_logits(
+        output, x, reduction="none"),
+}
 
 
-def dcn_loss(x_hat, x, z, assigned_centers, lam):
+def reconstruction_loss(output, x, loss="squared_error"):
+    """Reconstruction loss ``loss`` (see above), averaged over samples and features."""
+    return torch.mean(ELEMENTWISE_RECONSTRUCTION_LOSSES[loss](output, x))
+
+
+def row_reconstruction_loss(output, x, loss="squared_error"):
+    """Reconstruction loss ``loss`` summed over the features of each row, shape ``(n,)``.
+
+    Batched evaluation sums these and divides by the number of values, which gives
+    :func:`reconstruction_loss` of the whole data.
+    """
+    return ELEMENTWISE_RECONSTRUCTION_LOSSES[loss](output, x).sum(1)
+
+
+def dcn_loss(x_hat, x, z, assigned_centers, lam, loss="squared_error"):
     """DCN's objective on a batch: reconstruction plus ``lam / 2`` times the k-means term.
 
-    ``mean((x_hat - x)**2) + lam / 2 * mean_i ||z_i - assigned_centers_i||^2``: the
-    reconstruction error is averaged over samples and features (as
-    :func:`reconstruction_mse`), the squared distance of each embedding ``z_i`` to the
-    centre of its cluster (row ``i`` of ``assigned_centers``) is averaged over samples.
+    ``reconstruction_loss(x_hat, x, loss) + lam / 2 * mean_i ||z_i - assigned_centers_i||^2``:
+    the reconstruction loss (the squared error by default) is averaged over samples and
+    features, the squared distance of each embedding ``z_i`` to the centre of its cluster
+    (row ``i`` of ``assigned_centers``) is averaged over samples.
     """
-    return reconstruction_mse(x_hat, x) + 0.5 * lam * (z - assigned_centers).pow(2).sum(1).mean()
+    return (reconstruction_loss(x_hat, x, loss)
+            + 0.5 * lam * (z - assigned_centers).pow(2).sum(1).mean())
 
 
 # -- VaDE (Jiang et al., 2017) -------------------------------------------------------------
@@ -75,7 +96,7 @@ def bernoulli_log_likelihood(logits, x):
 
     Computed from the logits (no ``log(0)``); ``x`` may take any value in [0, 1].
     """
-    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+    return -row_reconstruction_loss(logits, x, "binary_cross_entropy")
 
 
 def gaussian_log_likelihood(mean, log_var, x):

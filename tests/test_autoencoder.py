@@ -73,6 +73,31 @@ def test_score_is_negative_mse_of_reconstructions(X, fitted):
     assert fitted.score(X) < 0
 
 
+def test_binary_cross_entropy_loss(X):
+    ae = AutoEncoder(max_epochs=5, loss="binary_cross_entropy", **TINY).fit(X)
+    assert ae.module_.loss == "binary_cross_entropy"
+    Z = ae.transform(X)
+    X_rec = ae.inverse_transform(Z)
+    # The decoder outputs logits; the reconstruction is their sigmoid.
+    with torch.no_grad():
+        logits = ae.module_.decoder(torch.from_numpy(Z)).numpy().astype(np.float64)
+    np.testing.assert_allclose(X_rec, 1.0 / (1.0 + np.exp(-logits)), rtol=1e-5, atol=1e-6)
+    assert X_rec.min() >= 0 and X_rec.max() <= 1
+    # score is minus the mean binary cross-entropy of X under those logits.
+    x = X.astype(np.float64)
+    bce = np.mean(np.logaddexp(0.0, logits) - x * logits)
+    assert ae.score(X) == pytest.approx(-bce, rel=1e-5)
+    # Training lowers it from the untrained network's.
+    untrained = AutoEncoder(max_epochs=0, loss="binary_cross_entropy", **TINY).fit(X)
+    assert ae.score(X) > untrained.score(X)
+
+
+def test_binary_cross_entropy_needs_data_in_the_unit_interval(X):
+    with pytest.raises(ValueError, match=r"loss='binary_cross_entropy' needs every value of "
+                                         r"X in \[0, 1\].*loss='squared_error'"):
+        AutoEncoder(max_epochs=1, loss="binary_cross_entropy", **TINY).fit(X * 2 - 0.5)
+
+
 def test_training_reduces_the_reconstruction_error(X):
     ae = AutoEncoder(max_epochs=10, optimizer="adam", lr=1e-2, **TINY).fit(X)
     losses = [row["train_loss"] for row in ae.history_]

@@ -229,6 +229,17 @@ def test_lam_zero_is_autoencoder_fine_tuning(X, fitted_ae):
     assert est.score(X) == pytest.approx(fitted_ae.score(X), rel=0.5)
 
 
+def test_reconstruction_term_is_the_autoencoders_loss(X):
+    ae = AutoEncoder(**AE_TINY, loss="binary_cross_entropy").fit(X)
+    est = dcn(lam=0.0, autoencoder=ae, max_epochs=2).fit(X)
+    assert est.module_.loss == "binary_cross_entropy"
+    # With lam=0 the score is minus the reconstruction loss, as the autoencoder's.
+    fine_tuned = copy.deepcopy(ae)
+    fine_tuned.net_.module_ = est.module_
+    assert est.score(X) == pytest.approx(fine_tuned.score(X), rel=1e-5)
+    assert est.score(X) > ae.score(X)  # fine-tuning the same loss improved it
+
+
 def test_n_clusters_one(blobs):
     X, _ = blobs
     est = dcn(n_clusters=1).fit(X)

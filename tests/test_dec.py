@@ -50,6 +50,21 @@ def fitted_ae(X):
     return AutoEncoder(**AE_TINY).fit(X)
 
 
+def test_idec_reconstruction_term_is_the_autoencoders_loss(X):
+    ae = AutoEncoder(**AE_TINY, loss="binary_cross_entropy").fit(X)
+    est = dec(gamma=0.1, autoencoder=ae, max_epochs=2).fit(X)
+    assert est.module_.loss == "binary_cross_entropy"
+    # IDEC's score is -(reconstruction + gamma * KL): with gamma=0 only the cross-entropy
+    # of X under the decoder's logits is left.
+    module = est.module_
+    with torch.no_grad():
+        _, logits, _ = module(torch.from_numpy(X))
+    x = X.astype(np.float64)
+    logits = logits.numpy().astype(np.float64)
+    bce = np.mean(np.logaddexp(0.0, logits) - x * logits)
+    assert est.set_params(gamma=0.0).score(X) == pytest.approx(-bce, rel=1e-5)
+
+
 def _state(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 

@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import arrays
 
 from skdeepcluster._losses import (
     kl_divergence,
-    reconstruction_mse,
+    reconstruction_loss,
     squared_distances,
     student_t_assignment,
     target_distribution,
@@ -158,6 +158,18 @@ def test_kl_divergence_gradient_is_finite_with_zero_q():
 
 @SETTINGS
 @given(arrays(np.float64, (5, 3), elements=coords), arrays(np.float64, (5, 3), elements=coords))
-def test_reconstruction_mse_matches_numpy(a, b):
-    got = float(reconstruction_mse(torch.from_numpy(a), torch.from_numpy(b)))
+def test_reconstruction_squared_error_matches_numpy(a, b):
+    got = float(reconstruction_loss(torch.from_numpy(a), torch.from_numpy(b)))
     assert got == pytest.approx(np.mean((a - b) ** 2), rel=1e-12, abs=1e-12)
+
+
+@SETTINGS
+@given(arrays(np.float64, (5, 3), elements=st.floats(-30, 30)),
+       arrays(np.float64, (5, 3), elements=st.floats(0, 1)))
+def test_reconstruction_binary_cross_entropy_matches_numpy(logits, x):
+    got = float(reconstruction_loss(torch.from_numpy(logits), torch.from_numpy(x),
+                                    "binary_cross_entropy"))
+    # log p and log(1 - p) in a form that stays finite for |logits| up to 30
+    log_p, log_1mp = -np.logaddexp(0.0, -logits), -np.logaddexp(0.0, logits)
+    expected = -np.mean(x * log_p + (1 - x) * log_1mp)
+    assert got == pytest.approx(expected, rel=1e-10, abs=1e-12)

@@ -229,6 +229,46 @@ def test_module_starts_from_the_pretrained_autoencoder(X, fitted_ae):
         assert not torch.equal(module(x)[3], mu)  # training mode: reparameterised sample
 
 
+def test_bernoulli_decoder_takes_over_a_cross_entropy_decoder(X):
+    ae = AutoEncoder(loss="binary_cross_entropy", **AE_TINY).fit(X)
+    module = VaDEModule(64, (16,), 3, n_components=3).eval()
+    module.load_pretrained(ae.module_, logit_scale=8.0)  # the scale is for squared error
+    x = torch.from_numpy(X[:20])
+    with torch.no_grad():
+        logits, z = ae.module_(x)
+        torch.testing.assert_close(module(x)[0], logits)
+        torch.testing.assert_close(module.decode_mean(z), ae.module_.decode(z))
+
+
+@pytest.mark.parametrize("likelihood, data, loss", [
+    ("auto", "X", "binary_cross_entropy"),
+    ("bernoulli", "X", "binary_cross_entropy"),
+    ("gaussian", "X", "squared_error"),
+    ("auto", "blobs", "squared_error"),
+])
+def test_pretraining_loss_matches_the_decoder(X, blobs, monkeypatch, likelihood, data, loss):
+    seen = []
+    original = AutoEncoder._fit
+
+    def spy(self, *args):
+        seen.append(self.loss)
+        return original(self, *args)
+
+    monkeypatch.setattr(AutoEncoder, "_fit", spy)
+    data = X if data == "X" else blobs[0]
+    vade(likelihood=likelihood, pretrain_epochs=1, max_epochs=1).fit(data)
+    assert seen == [loss]
+
+
+def test_gaussian_decoder_needs_a_squared_error_autoencoder(X):
+    ae = AutoEncoder(loss="binary_cross_entropy", **AE_TINY).fit(X)
+    est = vade(likelihood="gaussian", autoencoder=ae)
+    with pytest.raises(ValueError, match="likelihood='gaussian' needs an autoencoder "
+                                         "pretrained with loss='squared_error'"):
+        est.fit(X)
+    assert not hasattr(est, "labels_")
+
+
 # -- the fitted model ---------------------------------------------------------------------
 def test_fitted_attributes_are_consistent(X, fitted):
     k = fitted.n_clusters

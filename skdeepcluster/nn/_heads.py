@@ -34,6 +34,8 @@ class DECModule(nn.Module):
         The trainable cluster centres.
     alpha : float
         Degrees of freedom of the Student-t kernel.
+    loss : str
+        The autoencoder's reconstruction loss (IDEC's reconstruction term).
 
     See Also
     --------
@@ -55,12 +57,16 @@ class DECModule(nn.Module):
     True
     """
 
+    #: Modules pickled before ``loss`` existed were trained with the squared error.
+    loss = "squared_error"
+
     def __init__(self, autoencoder, centers, alpha=1.0, keep_decoder=False):
         super().__init__()
         self.encoder = autoencoder.encoder
         self.decoder = autoencoder.decoder if keep_decoder else None
         self.centers = nn.Parameter(torch.as_tensor(centers).clone())
         self.alpha = alpha
+        self.loss = autoencoder.loss
 
     def forward(self, x):
         z = self.encoder(x)

@@ -1,6 +1,9 @@
 """Fully connected encoder/decoder networks."""
 
+import torch
 from torch import nn
+
+from .._losses import ELEMENTWISE_RECONSTRUCTION_LOSSES, reconstruction_loss
 
 
 class MLP(nn.Sequential):
@@ -43,9 +46,11 @@ class MLP(nn.Sequential):
 class AutoEncoderModule(nn.Module):
     """Mirrored MLP autoencoder: ``d -> hidden_dims -> latent_dim -> reversed -> d``.
 
-    Calling the module on a batch ``x`` returns ``(reconstruction, embedding)``: the
-    decoder's output, of the shape of ``x``, and the encoder's output, of width
-    ``latent_dim``.
+    Calling the module on a batch ``x`` returns ``(output, embedding)``: the decoder's
+    output, of the shape of ``x``, and the encoder's output, of width ``latent_dim``.
+    The decoder's output is the reconstruction itself for ``loss="squared_error"``, and
+    Bernoulli logits (the reconstruction is their sigmoid, see :meth:`decode`) for
+    ``loss="binary_cross_entropy"``.
 
     Parameters
     ----------
@@ -55,6 +60,9 @@ class AutoEncoderModule(nn.Module):
         Hidden widths of the encoder; the decoder uses them in reverse order.
     latent_dim : int, default=10
         Width of the embedding.
+    loss : {"squared_error", "binary_cross_entropy"}, default="squared_error"
+        The reconstruction loss the module is trained with (see
+        :meth:`reconstruction_loss`); it decides what the decoder's output means.
 
     Attributes
     ----------
@@ -62,6 +70,8 @@ class AutoEncoderModule(nn.Module):
         ``n_features -> *hidden_dims -> latent_dim``.
     decoder : MLP
         ``latent_dim -> *reversed(hidden_dims) -> n_features``.
+    loss : str
+        The reconstruction loss.
 
     See Also
     --------
@@ -78,11 +88,73 @@ class AutoEncoderModule(nn.Module):
     ((4, 6), (4, 2))
     """
 
-    def __init__(self, n_features, hidden_dims=(500, 500, 2000), latent_dim=10):
+    #: Modules pickled before ``loss`` existed were trained with the squared error.
+    loss = "squared_error"
+
+    def __init__(self, n_features, hidden_dims=(500, 500, 2000), latent_dim=10,
+                 loss="squared_error"):
         super().__init__()
+        if loss not in ELEMENTWISE_RECONSTRUCTION_LOSSES:
+            raise ValueError(f"loss must be one of {sorted(ELEMENTWISE_RECONSTRUCTION_LOSSES)}, "
+                             f"got {loss!r}")
         dims = (n_features, *hidden_dims, latent_dim)
         self.encoder = MLP(dims)
         self.decoder = MLP(dims[::-1])
+        self.loss = loss
+
+    def decode(self, z):
+        """The reconstruction from embeddings ``z``.
+
+        Parameters
+        ----------
+        z : tensor of shape (n, latent_dim)
+            Embeddings.
+
+        Returns
+        -------
+        tensor of shape (n, n_features)
+            The decoder's output, through a sigmoid for ``loss="binary_cross_entropy"``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skdeepcluster.nn import AutoEncoderModule
+        >>> ae = AutoEncoderModule(6, hidden_dims=(5,), latent_dim=2,
+        ...                        loss="binary_cross_entropy")
+        >>> z = torch.randn(4, 2)
+        >>> bool(torch.equal(ae.decode(z), torch.sigmoid(ae.decoder(z))))
+        True
+        """
+        output = self.decoder(z)
+        return torch.sigmoid(output) if self.loss == "binary_cross_entropy" else output
+
+    def reconstruction_loss(self, output, x):
+        """The module's reconstruction loss, averaged over samples and features.
+
+        Parameters
+        ----------
+        output : tensor of shape (n, n_features)
+            The decoder's output (first element of calling the module on ``x``).
+        x : tensor of shape (n, n_features)
+            The input rows (in [0, 1] for ``loss="binary_cross_entropy"``).
+
+        Returns
+        -------
+        tensor of shape ()
+            ``mean((output - x)**2)``, or the mean binary cross-entropy of ``x``
+            under the logits ``output``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skdeepcluster.nn import AutoEncoderModule
+        >>> ae = AutoEncoderModule(6, hidden_dims=(5,), latent_dim=2)
+        >>> x = torch.rand(4, 6)
+        >>> output, _ = ae(x)
+        >>> bool(torch.isclose(ae.reconstruction_loss(output, x), ((output - x) ** 2).mean()))
+        True
+        """
+        return reconstruction_loss(output, x, self.loss)
 
     def forward(self, x):
         z = self.encoder(x)

@@ -269,9 +269,11 @@ class VaDEModule(nn.Module):
 
         The mean head is the autoencoder's embedding layer; the log-variance head starts
         with zero weights and the bias ``encoder_log_var`` (a scalar or one value per
-        latent dimension). For a Bernoulli decoder the last layer is rescaled so that it
-        outputs the logits ``logit_scale * (x_hat - 1/2)``, ``x_hat`` being the
-        autoencoder's reconstruction; a Gaussian decoder starts at the log-variance
+        latent dimension). A Bernoulli decoder takes over the decoder of an autoencoder
+        pretrained with ``loss="binary_cross_entropy"`` as it is (it outputs logits);
+        from one pretrained with the squared error, whose output is the reconstruction
+        ``x_hat``, the last layer is rescaled so that it outputs the logits
+        ``logit_scale * (x_hat - 1/2)``. A Gaussian decoder starts at the log-variance
         ``decoder_log_var``. The prior is left unchanged.
 
         Parameters
@@ -280,7 +282,8 @@ class VaDEModule(nn.Module):
             Pretrained autoencoder with the same ``n_features``, ``hidden_dims`` and
             ``latent_dim``; it is not modified.
         logit_scale : float, default=1.0
-            Scale of the Bernoulli decoder's logits (ignored for a Gaussian decoder).
+            Scale of the Bernoulli decoder's logits made from a squared-error
+            autoencoder (ignored otherwise).
         decoder_log_var : float, default=0.0
             Initial log-variance of a Gaussian decoder (ignored for a Bernoulli one).
         encoder_log_var : float or array-like of shape (latent_dim,), default=0.0
@@ -316,11 +319,11 @@ class VaDEModule(nn.Module):
         self.log_var.weight.zero_()
         self.log_var.bias.copy_(clamp_log_var(torch.as_tensor(
             encoder_log_var, dtype=self.log_var.bias.dtype).expand_as(self.log_var.bias)))
-        if self.likelihood == "bernoulli":
+        if self.likelihood == "bernoulli" and autoencoder.loss == "squared_error":
             last = self.decoder[-1]
             last.weight.mul_(logit_scale)
             last.bias.sub_(0.5).mul_(logit_scale)
-        else:
+        elif self.likelihood == "gaussian":
             self.decoder_log_var.fill_(float(decoder_log_var))
             self.decoder_log_var.clamp_(*LOG_VAR_RANGE)
         return self
