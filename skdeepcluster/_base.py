@@ -219,9 +219,10 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         """A private copy of the pretrained autoencoder module, on ``device``.
 
         ``autoencoder=None`` pretrains an :class:`AutoEncoder` built from this
-        estimator's parameters, with the reconstruction loss ``loss``; an unfitted ``AutoEncoder`` is cloned and fitted; a
-        fitted one (possibly wrapped in ``FrozenEstimator``) is reused as is. The object
-        passed in is never modified. With ``memory``, pretraining is cached on disk.
+        estimator's parameters, with the reconstruction loss ``loss``; an unfitted
+        ``AutoEncoder`` is cloned and fitted; a fitted one (possibly wrapped in
+        ``FrozenEstimator``) is reused as is. The object passed in is never modified.
+        With ``memory``, pretraining is cached on disk.
         """
         from ._autoencoder import AutoEncoder
 

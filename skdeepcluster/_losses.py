@@ -65,10 +65,10 @@ def row_reconstruction_loss(output, x, loss="squared_error"):
 def dcn_loss(x_hat, x, z, assigned_centers, lam, loss="squared_error"):
     """DCN's objective on a batch: reconstruction plus ``lam / 2`` times the k-means term.
 
-    ``reconstruction_loss(x_hat, x, loss) + lam / 2 * mean_i ||z_i - assigned_centers_i||^2``:
-    the reconstruction loss (the squared error by default) is averaged over samples and
-    features, the squared distance of each embedding ``z_i`` to the centre of its cluster
-    (row ``i`` of ``assigned_centers``) is averaged over samples.
+    ``reconstruction_loss(x_hat, x, loss) + lam / 2 * mean_i ||z_i - mu_i||^2`` with
+    ``mu_i = assigned_centers[i]``, the centre of the cluster of ``z_i``: the
+    reconstruction loss (the squared error by default) is averaged over samples and
+    features, the squared distances over samples.
     """
     return (reconstruction_loss(x_hat, x, loss)
             + 0.5 * lam * (z - assigned_centers).pow(2).sum(1).mean())

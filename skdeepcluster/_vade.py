@@ -444,11 +444,11 @@ class VaDEClusterer(BaseDeepClusterer):
         Xs = Xt[rows]
         X_hat = self._forward(lambda xb: autoencoder(xb)[0], Xs, module=autoencoder)
         logit_scale, decoder_log_var = 1.0, 0.0
-        if likelihood == "bernoulli" and autoencoder.loss == "squared_error":
-            logit_scale = bernoulli_logit_scale(X_hat, Xs)
-        else:
+        if likelihood == "gaussian":
             mse = float(((X_hat - Xs) ** 2).mean())
             decoder_log_var = math.log(max(mse, torch.finfo(Xt.dtype).tiny))
+        elif autoencoder.loss == "squared_error":  # logits from the reconstruction
+            logit_scale = bernoulli_logit_scale(X_hat, Xs)
         return dict(weights=gmm.weights_, means=gmm.means_, variances=gmm.covariances_,
                     encoder_log_var=encoder_log_var, logit_scale=logit_scale,
                     decoder_log_var=decoder_log_var)

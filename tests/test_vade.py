@@ -14,6 +14,7 @@ from scipy.special import logsumexp
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -260,6 +261,35 @@ def test_pretraining_loss_matches_the_decoder(X, blobs, monkeypatch, likelihood,
     assert seen == [loss]
 
 
+def test_partition_moments_are_an_m_step_of_hard_assignments():
+    from skdeepcluster._vade import _partition_moments
+
+    rng = np.random.RandomState(0)
+    Z = rng.randn(9, 2)
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2])  # cluster 2: one point; cluster 3: none
+    weights, means, variances = _partition_moments(Z, labels, 4, reg_covar=1e-6)
+    np.testing.assert_allclose(weights[:3] / weights[:3].sum(), [4 / 9, 4 / 9, 1 / 9])
+    assert 0 < weights[3] < 1e-3 and weights.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(means[:3], [Z[:4].mean(0), Z[4:8].mean(0), Z[8]])
+    np.testing.assert_allclose(means[3], Z.mean(0))
+    np.testing.assert_allclose(variances[:2], [Z[:4].var(0) + 1e-6, Z[4:8].var(0) + 1e-6])
+    # One point or none: the variance of the whole data.
+    np.testing.assert_allclose(variances[2:], [Z.var(0) + 1e-6] * 2)
+
+
+def test_zero_epochs_give_the_initial_mixture(blobs):
+    # Zero VaDE epochs: the labels are those of the initial mixture (EM from the
+    # k-means partition of the pretrained embedding), which on separated blobs are the
+    # blobs, and its parameters are what the fitted attributes report.
+    X, y = blobs
+    est = vade(max_epochs=0, pretrain_epochs=30).fit(X)
+    assert est.n_iter_ == 0
+    assert adjusted_rand_score(y, est.labels_) == pytest.approx(1.0)
+    Z = est.transform(X)
+    for c in range(3):
+        np.testing.assert_allclose(est.means_[c], Z[est.labels_ == c].mean(0), atol=0.1)
+
+
 def test_gaussian_decoder_needs_a_squared_error_autoencoder(X):
     ae = AutoEncoder(loss="binary_cross_entropy", **AE_TINY).fit(X)
     est = vade(likelihood="gaussian", autoencoder=ae)
@@ -351,8 +381,6 @@ def test_sample_gaussian_lands_near_its_component(blobs, fitted_gaussian):
 
 
 def test_clusters_blobs(blobs, fitted_gaussian):
-    from sklearn.metrics import adjusted_rand_score
-
     assert adjusted_rand_score(blobs[1], fitted_gaussian.labels_) > 0.9
 
 
