@@ -57,7 +57,7 @@ class DECModule(nn.Module):
     True
     """
 
-    #: Modules pickled before ``loss`` existed were trained with the squared error.
+    # Modules pickled before ``loss`` existed were trained with the squared error.
     loss = "squared_error"
 
     def __init__(self, autoencoder, centers, alpha=1.0, keep_decoder=False):

@@ -88,7 +88,7 @@ class AutoEncoderModule(nn.Module):
     ((4, 6), (4, 2))
     """
 
-    #: Modules pickled before ``loss`` existed were trained with the squared error.
+    # Modules pickled before ``loss`` existed were trained with the squared error.
     loss = "squared_error"
 
     def __init__(self, n_features, hidden_dims=(500, 500, 2000), latent_dim=10,
