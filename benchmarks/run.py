@@ -136,6 +136,9 @@ def register_optional_methods():
 #: by itself with ``autoencoder=None`` (Bernoulli decoder for data in [0, 1]).
 PRETRAINING_LOSS = {"vade": "binary_cross_entropy", "ae_bce_kmeans": "binary_cross_entropy"}
 
+#: KMeans on a pretrained autoencoder's embedding (squared-error / cross-entropy pretraining).
+AE_KMEANS_METHODS = ("ae_kmeans", "ae_bce_kmeans")
+
 
 def pretrained(X, seed, args, loss="squared_error"):
     """The seed's pretrained AutoEncoder and its cost, from the cache when present."""
@@ -190,7 +193,7 @@ def run_method(name, X, y, seed, args):
     pre = pretrained(X, seed, args, PRETRAINING_LOSS.get(name, "squared_error"))
     ae = pre["ae"]
     extra = {}
-    if name in ("ae_kmeans", "ae_bce_kmeans"):
+    if name in AE_KMEANS_METHODS:
         labels, wall, cpu, mib = timed(
             lambda: KMeans(n_clusters=k, n_init=20, random_state=seed).fit_predict(
                 ae.transform(X)))
@@ -272,7 +275,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     register_optional_methods()
-    known = ["kmeans", "ae_kmeans", "ae_bce_kmeans", *DEEP_METHODS, *SCRATCH_METHODS]
+    known = ["kmeans", *AE_KMEANS_METHODS, *DEEP_METHODS, *SCRATCH_METHODS]
     unknown = set(args.methods) - set(known)
     if unknown:
         p.error(f"unknown methods {sorted(unknown)}; known: {' '.join(known)}")
