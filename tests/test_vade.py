@@ -36,6 +36,7 @@ AE_TINY = dict(hidden_dims=(16,), latent_dim=3, batch_size=32, max_epochs=5, dev
                random_state=0)
 #: The default learning rate of the clustering phase.
 LR = VaDEClusterer().lr
+PRIOR_LR = VaDEClusterer().prior_lr
 
 
 def vade(**kw):
@@ -397,13 +398,25 @@ def test_tol_controls_early_stopping(X, fitted_ae):
     assert early.n_iter_ == 1 and early.history_[0]["delta_label"] < 1.0
     assert full.n_iter_ == 10
     # Linear warm-up over the first epoch, then the paper's schedule (x0.9 every 10
-    # epochs): the 10th epoch is still at lr.
+    # epochs): the 10th epoch is still at the initial rate. The recorded rate is the
+    # first parameter group's, the mixture's (prior_lr).
     lrs = [b["event_lr"] for row in full.net_.history for b in row["batches"]]
     n_batches = len(full.net_.history[0]["batches"])  # 300 rows / 32 = 10 batches
-    assert lrs[:n_batches] == pytest.approx([LR * (i + 1) / n_batches
+    assert lrs[:n_batches] == pytest.approx([PRIOR_LR * (i + 1) / n_batches
                                              for i in range(n_batches)])
-    assert lrs[n_batches:] == pytest.approx([LR] * (len(lrs) - n_batches))
+    assert lrs[n_batches:] == pytest.approx([PRIOR_LR] * (len(lrs) - n_batches))
+    # Both groups follow the one schedule, each from its own initial rate.
+    groups = full.net_.optimizer_.param_groups
+    prior_params = set(map(id, full.net_.module_.prior.parameters()))
+    rates = {all(id(p) in prior_params for p in g["params"]): g["lr"] for g in groups}
+    assert len(groups) == 2 and rates[True] / rates[False] == pytest.approx(PRIOR_LR / LR)
     assert full.lr_ == LR
+
+
+def test_prior_lr_none_is_lr(X, fitted_ae):
+    est = vade(prior_lr=None, max_epochs=1, autoencoder=fitted_ae).fit(X)
+    rates = [g["lr"] for g in est.net_.optimizer_.param_groups]
+    assert len(rates) == 2 and rates[0] == pytest.approx(rates[1])
 
 
 def test_likelihood_parameter(X, blobs, fitted_ae):
