@@ -203,9 +203,10 @@ class VaDEClusterer(BaseDeepClusterer):
     lr : float, default=5e-4
         Initial Adam learning rate of the encoder and decoder in the clustering phase.
         The paper's code uses 0.002; on MNIST (seed 0, the default cross-entropy
-        pretraining) 0.002 lowered the accuracy of the initial mixture from 0.922 to
-        0.832 within 16 epochs, while 5e-4 raised it to 0.925 (with a squared-error
-        pretraining: 0.883 to 0.82 within 10 epochs, against 0.874 with 5e-4).
+        pretraining, the mixture learned at the same rate) 0.002 lowered the accuracy
+        of the initial mixture from 0.922 to 0.832 within 16 epochs, while 5e-4 raised
+        it to 0.925 (with a squared-error pretraining: 0.883 to 0.82 within 10 epochs,
+        against 0.874 with 5e-4).
     prior_lr : float or None, default=5e-5
         Initial Adam learning rate of the mixture parameters (weights, means and
         variances); None: ``lr``. Ten times below ``lr`` by default (see above): on
