@@ -5,7 +5,7 @@ from numbers import Integral, Real
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import _BaseDeep, check_unit_interval
+from ._base import _BaseDeep, check_unit_interval, in_unit_interval
 from ._losses import ELEMENTWISE_RECONSTRUCTION_LOSSES, row_reconstruction_loss
 from ._training import OPTIMIZERS, DeepNet, as_tensor, history_records, make_net, to_numpy
 from .nn import AutoEncoderModule
@@ -22,7 +22,7 @@ def resolve_optimizer(optimizer, lr, X):
     1e-3 otherwise (SGD at that rate diverges on standardised data).
     """
     if optimizer == "auto":
-        optimizer = "sgd" if (X.min() >= 0 and X.max() <= 1) else "adam"
+        optimizer = "sgd" if in_unit_interval(X) else "adam"
     cls, kwargs = OPTIMIZERS[optimizer]
     return cls, kwargs, _DEFAULT_LR[optimizer] if lr == "auto" else lr, optimizer
 

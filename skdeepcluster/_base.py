@@ -33,14 +33,19 @@ _FIT_DTYPES = [np.float64, np.float32]
 _DEVICE = [str, torch.device]
 
 
+def in_unit_interval(X):
+    """Whether every value of ``X`` lies in [0, 1] (what the ``"auto"`` settings test)."""
+    return bool(X.min() >= 0 and X.max() <= 1)
+
+
 def check_unit_interval(X, setting, alternative):
     """Raise a ``ValueError`` unless every value of ``X`` lies in [0, 1].
 
     ``setting`` names the parameter value that needs it (e.g. ``"likelihood='bernoulli'"``)
     and ``alternative`` the setting to use otherwise.
     """
-    lo, hi = float(X.min()), float(X.max())
-    if lo < 0 or hi > 1:
+    if not in_unit_interval(X):
+        lo, hi = float(X.min()), float(X.max())
         raise ValueError(
             f"{setting} needs every value of X in [0, 1], but X ranges over "
             f"[{lo:.6g}, {hi:.6g}]. Scale X (e.g. divide pixels by 255) or use "

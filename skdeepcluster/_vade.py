@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import LRScheduler
 
-from ._base import BaseDeepClusterer, check_unit_interval
+from ._base import BaseDeepClusterer, check_unit_interval, in_unit_interval
 from ._training import (
     BatchStream,
     DeepNet,
@@ -368,7 +368,7 @@ class VaDEClusterer(BaseDeepClusterer):
     def _resolve_likelihood(self, X):
         if self.likelihood != "auto":
             return self.likelihood
-        return "bernoulli" if (X.min() >= 0 and X.max() <= 1) else "gaussian"
+        return "bernoulli" if in_unit_interval(X) else "gaussian"
 
     def _fit(self, X, device, seed):
         likelihood = self._resolve_likelihood(X)
