@@ -5,10 +5,12 @@ clustering accuracy (Hungarian), NMI (arithmetic), ARI, fit wall time and peak m
 
 Per seed, one AutoEncoder is pretrained and every deep method starts from it (a fair
 comparison, and the pretraining is paid once): a method's reported ``fit_s`` is the
-pretraining time plus its own clustering phase; ``cluster_s`` is the latter alone. VaDE
-(and ``ae_bce_kmeans``, k-means on that autoencoder) start from one pretrained with the
-binary cross-entropy instead of the squared error, as ``VaDEClusterer`` pretrains by
-itself for data in [0, 1].
+pretraining time plus its own clustering phase; ``cluster_s`` is the latter alone. The
+autoencoder has ``AutoEncoder``'s default loss (binary cross-entropy for data in [0, 1],
+else squared error), as the estimators pretrain by themselves; ``ae_mse_kmeans`` and
+``ae_bce_kmeans`` are k-means on autoencoders pretrained with one loss or the other.
+With ``--mixed-precision auto`` (the default) the CPU flags recorded with the results
+say whether bfloat16 was used.
 Pretrained autoencoders are cached in ``--cache`` (not committed) so that adding a method
 later reuses them.
 
@@ -59,6 +61,17 @@ def load(name, data_home):
         X, y = load_digits(return_X_y=True)
         return (X / 16.0).astype(np.float32), y
     raise ValueError(f"unknown dataset {name!r}")
+
+
+def cpu_flags():
+    """The CPU's matrix/vector features that decide float32 vs bfloat16 speed (Linux)."""
+    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+    return " ".join(flag for flag in wanted if flag in flags) or "none of " + " ".join(wanted)
 
 
 class PeakRSS:
@@ -131,16 +144,16 @@ def register_optional_methods():
                 verbose=a.verbose, **a.params))
 
 
-#: Pretraining loss of each method that starts from an autoencoder (default: squared
-#: error): VaDE pretrains with the reconstruction term of its ELBO, as VaDEClusterer does
-#: by itself with ``autoencoder=None`` (Bernoulli decoder for data in [0, 1]).
-PRETRAINING_LOSS = {"vade": "binary_cross_entropy", "ae_bce_kmeans": "binary_cross_entropy"}
+#: Pretraining loss of each method that starts from an autoencoder (default: "auto", the
+#: estimators' own choice: binary cross-entropy for data in [0, 1], else squared error).
+PRETRAINING_LOSS = {"ae_mse_kmeans": "squared_error", "ae_bce_kmeans": "binary_cross_entropy"}
 
-#: KMeans on a pretrained autoencoder's embedding (squared-error / cross-entropy pretraining).
-AE_KMEANS_METHODS = ("ae_kmeans", "ae_bce_kmeans")
+#: KMeans on a pretrained autoencoder's embedding (default / squared-error / cross-entropy
+#: pretraining).
+AE_KMEANS_METHODS = ("ae_kmeans", "ae_mse_kmeans", "ae_bce_kmeans")
 
 
-def pretrained(X, seed, args, loss="squared_error"):
+def pretrained(X, seed, args, loss="auto"):
     """The seed's pretrained AutoEncoder and its cost, from the cache when present."""
     ae = AutoEncoder(max_epochs=args.pretrain_epochs, lr=args.pretrain_lr, loss=loss,
                      optimizer=args.pretrain_optimizer, batch_size=256,
@@ -190,7 +203,7 @@ def run_method(name, X, y, seed, args):
         return {"method": name, "seed": seed, "fit_s": wall, "cpu_s": cpu,
                 "peak_mib": mib, "n_iter": int(est.n_iter_), "epoch_s": epoch_s(est),
                 **scores(y, est.labels_)}
-    pre = pretrained(X, seed, args, PRETRAINING_LOSS.get(name, "squared_error"))
+    pre = pretrained(X, seed, args, PRETRAINING_LOSS.get(name, "auto"))
     ae = pre["ae"]
     extra = {}
     if name in AE_KMEANS_METHODS:
@@ -257,7 +270,10 @@ def main(argv=None):
     p.add_argument("--pretrain-epochs", type=int, default=100)
     p.add_argument("--pretrain-lr", default="auto", type=lambda v: v if v == "auto" else float(v))
     p.add_argument("--pretrain-optimizer", default="auto")
-    p.add_argument("--no-mixed-precision", dest="mixed_precision", action="store_false")
+    p.add_argument("--mixed-precision", default="auto",
+                   type=lambda v: {"on": True, "off": False}.get(v, v),
+                   choices=["auto", True, False], metavar="{auto,on,off}",
+                   help="the estimators' mixed_precision (default: auto, as they do)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--verbose", type=int, default=0)
@@ -305,11 +321,12 @@ def main(argv=None):
         "dtype": str(X.dtype), "command": "python " + " ".join(sys.argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(), "machine": platform.machine(),
+        "cpu_count": os.cpu_count(), "machine": platform.machine(), "cpu_flags": cpu_flags(),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "cache")},
     }
     md = (f"{args.dataset} ({X.shape[0]} x {X.shape[1]}, {X.dtype}), seeds {args.seeds}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads\n\n"
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"CPU flags: {meta['cpu_flags']}\n\n"
           f"`{meta['command']}`\n\n{table(records)}\n")
     print(md)
     if args.out:

@@ -74,7 +74,15 @@ def _int_tuple(text):
     return dims
 
 
-def _add_common(parser, mixed_precision_default):
+def _mixed_precision(text):
+    """``--mixed-precision`` values: ``auto``, ``on`` or ``off``."""
+    values = {"auto": "auto", "on": True, "off": False}
+    if text not in values:
+        raise argparse.ArgumentTypeError(f"expected auto, on or off, got {text!r}")
+    return values[text]
+
+
+def _add_common(parser):
     parser.add_argument(
         "--device", default="auto",
         help="'auto' (CUDA when available, else CPU), 'cpu', 'cuda', 'cuda:1' or 'mps' "
@@ -83,10 +91,11 @@ def _add_common(parser, mixed_precision_default):
         "--random-state", type=int, default=0, metavar="SEED",
         help="seed of initialisation, shuffling and k-means (default: %(default)s)")
     parser.add_argument(
-        "--mixed-precision", action=argparse.BooleanOptionalAction,
-        default=mixed_precision_default,
-        help="bfloat16 autocast in training (much faster on CPUs with bf16 support and "
-             f"recent GPUs; default: {'on' if mixed_precision_default else 'off'})")
+        "--mixed-precision", type=_mixed_precision, default="auto",
+        metavar="{auto,on,off}",
+        help="bfloat16 autocast in training; 'auto' (the estimators' default) turns it on "
+             "where the device runs bfloat16 natively (CPUs with AVX512-BF16 or AMX, "
+             "recent GPUs) (default: auto)")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0,
         help="print one line per epoch (-vv: also progress bars)")
@@ -116,7 +125,7 @@ def build_parser():
     demo.add_argument("--quick", action="store_true",
                       help="a tiny run (few epochs, small net) that finishes in seconds; "
                            "the scores are not meaningful")
-    _add_common(demo, mixed_precision_default=True)
+    _add_common(demo)
     demo.set_defaults(handler=_run_demo)
 
     fit = sub.add_parser(
@@ -150,7 +159,7 @@ def build_parser():
                      help=f"dimension of the embedding (default: {defaults['latent_dim']})")
     fit.add_argument("--batch-size", type=_positive_int, metavar="B",
                      help=f"samples per gradient step (default: {defaults['batch_size']})")
-    _add_common(fit, mixed_precision_default=False)
+    _add_common(fit)
     fit.set_defaults(handler=_run_fit)
     return parser
 

@@ -6,7 +6,7 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseDeepClusterer
+from ._base import BaseDeepClusterer, resolve_batch_size
 from ._kmeans import nearest_center, online_center_update, refine_kmeans, reseed_empty_clusters
 from ._losses import dcn_loss, row_reconstruction_loss, squared_distances
 from ._training import (
@@ -104,8 +104,10 @@ class DCNClusterer(BaseDeepClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters.
-    hidden_dims : tuple of int, default=(500, 500, 2000)
-        Hidden layer widths of the encoder of the pretrained autoencoder.
+    hidden_dims : tuple of int or "auto", default="auto"
+        Hidden layer widths of the encoder of the pretrained autoencoder. ``"auto"``:
+        the papers' (500, 500, 2000) for 5,000 samples or more, (256, 256, 512) for
+        fewer (small data trains faster and clustered better with the smaller network).
     latent_dim : int, default=10
         Dimension of the embedding.
     lam : float, default=0.05
@@ -117,8 +119,10 @@ class DCNClusterer(BaseDeepClusterer):
         Epochs of autoencoder pretraining (ignored when ``autoencoder`` is fitted).
     max_epochs : int, default=50
         Maximum passes over the data in the clustering phase.
-    batch_size : int, default=256
-        Samples per gradient step (pretraining and clustering).
+    batch_size : int or "auto", default="auto"
+        Samples per gradient step (pretraining and clustering). ``"auto"``: 256 for
+        5,000 samples or more, 64 for fewer (more gradient steps per pass over small
+        data).
     lr : float, default=1e-4
         Learning rate of the clustering phase. Larger rates let the k-means term
         distort the embedding faster than the assignments can follow, and lose accuracy.
@@ -127,8 +131,10 @@ class DCNClusterer(BaseDeepClusterer):
         choice; Adam at 1e-4 did as well or better in our sweep).
     pretrain_lr : float or "auto", default="auto"
         Learning rate of the autoencoder pretraining, whose optimizer is chosen as
-        :class:`AutoEncoder`'s ``optimizer="auto"`` (SGD for data in [0, 1], else Adam);
-        ``"auto"`` is that optimizer's default (1.0 for SGD, 1e-3 for Adam).
+        :class:`AutoEncoder`'s ``optimizer="auto"`` (SGD for data in [0, 1] with 5,000
+        samples or more, else Adam); ``"auto"`` is that optimizer's default (1.0 for
+        SGD, 1e-3 for Adam). The reconstruction loss is :class:`AutoEncoder`'s
+        ``loss="auto"`` (binary cross-entropy for data in [0, 1], else squared error).
     initial_count : int, default=100
         Initial value of the running count ``c_k`` of every centre (100 in the official
         code): a centre moves towards a new member by ``1 / c_k``, so a larger count
@@ -151,10 +157,13 @@ class DCNClusterer(BaseDeepClusterer):
     memory : str, joblib.Memory or None, default=None
         Cache the pretraining on disk (as ``Pipeline(memory=...)``): refits with the same
         data and autoencoder parameters, e.g. in ``GridSearchCV`` over ``lam``, reuse it.
-    mixed_precision : bool, default=False
-        bfloat16 autocast in training forward passes (2-3x faster for the default
-        network on CPUs with bf16 instructions, and on recent GPUs);
-        parameters, centres and outputs stay in X's dtype.
+    mixed_precision : bool or "auto", default="auto"
+        bfloat16 autocast in training forward passes. ``"auto"`` turns it on where the
+        device runs bfloat16 natively (CPUs with AVX512-BF16 or AMX, CUDA devices of
+        compute capability 8.0 and newer), where it is 2-3x faster for the default
+        network, and off elsewhere, where emulated bfloat16 is slower than float32. The
+        network trains in float32 whatever the dtype of ``X``; outputs are in the dtype
+        of ``X`` (float64 data is embedded in float64).
     device : str or torch.device, default="auto"
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
         ``"mps"`` or a :class:`torch.device`.
@@ -224,11 +233,11 @@ class DCNClusterer(BaseDeepClusterer):
         "n_init": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, n_clusters=8, *, hidden_dims=(500, 500, 2000), latent_dim=10,
-                 lam=0.05, pretrain_epochs=100, max_epochs=50, batch_size=256, lr=1e-4,
+    def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
+                 lam=0.05, pretrain_epochs=100, max_epochs=50, batch_size="auto", lr=1e-4,
                  optimizer="adam", pretrain_lr="auto", initial_count=100,
                  kmeans_interval=None, tol=1e-3, n_init=20, autoencoder=None, memory=None,
-                 mixed_precision=False, device="auto", random_state=None, verbose=0,
+                 mixed_precision="auto", device="auto", random_state=None, verbose=0,
                  callbacks=None):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
@@ -259,7 +268,7 @@ class DCNClusterer(BaseDeepClusterer):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data (float32 is the fast path; float64 is kept as float64).
+            Training data, of any numeric dtype (the network trains in float32).
         y : Ignored
             Not used, present for API consistency by convention.
 
@@ -278,7 +287,8 @@ class DCNClusterer(BaseDeepClusterer):
         net = make_net(
             _DCNNet, AutoEncoderModule, _autoencoder_kwargs(autoencoder),
             X=X, optimizer=optimizer, lr=self.lr, optimizer_kwargs=optimizer_kwargs,
-            max_epochs=1, batch_size=self.batch_size, device=device, seed=seed,
+            max_epochs=1, batch_size=resolve_batch_size(self.batch_size, len(X)),
+            device=device, seed=seed,
             verbose=self.verbose, callbacks=self.callbacks,
             mixed_precision=self.mixed_precision,
         )
@@ -303,8 +313,9 @@ class DCNClusterer(BaseDeepClusterer):
             if delta < self.tol:
                 break
 
-        Z = self._forward(net.module_.encoder, Xt, module=net.module_)
-        centers, _, _ = refine_kmeans(to_numpy(Z), to_numpy(net.centers_))
+        # Final labels in X's dtype, as predict(X) computes them.
+        Z = self._forward(net.module_.encoder, X, module=net.module_)
+        centers, _, _ = refine_kmeans(to_numpy(Z), to_numpy(net.centers_.to(Z.dtype)))
         centers, labels = self._final_assignment(Z, centers)
         counts = to_numpy(net.counts_)
         net.centers_ = net.counts_ = net.assignments_ = None  # training state

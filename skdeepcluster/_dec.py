@@ -7,7 +7,7 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseDeepClusterer
+from ._base import BaseDeepClusterer, resolve_batch_size
 from ._losses import (
     kl_divergence,
     reconstruction_loss,
@@ -58,8 +58,10 @@ class DECClusterer(BaseDeepClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters.
-    hidden_dims : tuple of int, default=(500, 500, 2000)
-        Hidden layer widths of the encoder of the pretrained autoencoder.
+    hidden_dims : tuple of int or "auto", default="auto"
+        Hidden layer widths of the encoder of the pretrained autoencoder. ``"auto"``:
+        the papers' (500, 500, 2000) for 5,000 samples or more, (256, 256, 512) for
+        fewer (small data trains faster and clustered better with the smaller network).
     latent_dim : int, default=10
         Dimension of the embedding.
     gamma : float, default=0.0
@@ -71,8 +73,10 @@ class DECClusterer(BaseDeepClusterer):
         Epochs of autoencoder pretraining (ignored when ``autoencoder`` is fitted).
     max_epochs : int, default=100
         Maximum passes over the data in the clustering phase.
-    batch_size : int, default=256
-        Samples per gradient step (pretraining and clustering).
+    batch_size : int or "auto", default="auto"
+        Samples per gradient step (pretraining and clustering). ``"auto"``: 256 for
+        5,000 samples or more, 64 for fewer (more gradient steps per pass over small
+        data).
     lr : float or "auto", default="auto"
         Learning rate of the clustering phase: 0.01 (SGD) for DEC, 0.001 (Adam) for IDEC.
     optimizer : {"auto", "sgd", "adam"}, default="auto"
@@ -80,8 +84,10 @@ class DECClusterer(BaseDeepClusterer):
         IDEC when ``"auto"``, as in the papers.
     pretrain_lr : float or "auto", default="auto"
         Learning rate of the autoencoder pretraining, whose optimizer is chosen as
-        :class:`AutoEncoder`'s ``optimizer="auto"`` (SGD for data in [0, 1], else Adam);
-        ``"auto"`` is that optimizer's default (1.0 for SGD, 1e-3 for Adam).
+        :class:`AutoEncoder`'s ``optimizer="auto"`` (SGD for data in [0, 1] with 5,000
+        samples or more, else Adam); ``"auto"`` is that optimizer's default (1.0 for
+        SGD, 1e-3 for Adam). The reconstruction loss is :class:`AutoEncoder`'s
+        ``loss="auto"`` (binary cross-entropy for data in [0, 1], else squared error).
     update_interval : int or None, default=None
         Iterations (mini-batches) between two updates of the target distribution. None
         means once per pass over the data, whatever its size (the papers used 140
@@ -101,10 +107,14 @@ class DECClusterer(BaseDeepClusterer):
         data and autoencoder parameters, e.g. in ``GridSearchCV`` over ``n_clusters`` or
         ``gamma``, reuse it. The cache key includes the seed, so this needs a fixed
         ``random_state`` (with ``None`` every fit draws a new seed).
-    mixed_precision : bool, default=False
-        bfloat16 autocast in training forward passes (2-3x faster for the default
-        network on CPUs with bf16 instructions, and on recent GPUs);
-        parameters, targets and outputs stay in X's dtype.
+    mixed_precision : bool or "auto", default="auto"
+        bfloat16 autocast in training forward passes. ``"auto"`` turns it on where the
+        device runs bfloat16 natively (CPUs with AVX512-BF16 or AMX, CUDA devices of
+        compute capability 8.0 and newer), where it is 2-3x faster for the default
+        network, and off elsewhere, where emulated bfloat16 is slower than float32. The
+        network trains in float32 whatever the dtype of ``X``; targets are computed in
+        float32; outputs are in the dtype of ``X`` (float64 data is embedded in
+        float64).
     device : str or torch.device, default="auto"
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
         ``"mps"`` or a :class:`torch.device`.
@@ -165,10 +175,10 @@ class DECClusterer(BaseDeepClusterer):
         "n_init": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, n_clusters=8, *, hidden_dims=(500, 500, 2000), latent_dim=10,
-                 gamma=0.0, alpha=1.0, pretrain_epochs=100, max_epochs=100, batch_size=256,
+    def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
+                 gamma=0.0, alpha=1.0, pretrain_epochs=100, max_epochs=100, batch_size="auto",
                  lr="auto", optimizer="auto", pretrain_lr="auto", update_interval=None,
-                 tol=1e-3, n_init=20, autoencoder=None, memory=None, mixed_precision=False,
+                 tol=1e-3, n_init=20, autoencoder=None, memory=None, mixed_precision="auto",
                  device="auto", random_state=None, verbose=0, callbacks=None):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
@@ -199,7 +209,7 @@ class DECClusterer(BaseDeepClusterer):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data (float32 is the fast path; float64 is kept as float64).
+            Training data, of any numeric dtype (the network trains in float32).
         y : Ignored
             Not used, present for API consistency by convention.
 
@@ -223,7 +233,8 @@ class DECClusterer(BaseDeepClusterer):
         centers, _ = self._initial_clustering(Z, seed, self.n_init)
 
         data = _TensorData(Xt, torch.arange(len(X), device=device))
-        per_pass = len(BatchStream(data, self.batch_size, None))
+        batch_size = resolve_batch_size(self.batch_size, len(X))
+        per_pass = len(BatchStream(data, batch_size, None))
         interval = self.update_interval or per_pass
         n_updates = math.ceil(self.max_epochs * per_pass / interval)
         optimizer, lr, optimizer_kwargs = self._optimizer()
@@ -232,7 +243,7 @@ class DECClusterer(BaseDeepClusterer):
             dict(autoencoder=autoencoder, centers=torch.as_tensor(centers),
                  alpha=self.alpha, keep_decoder=self.gamma > 0),
             X=X, optimizer=optimizer, lr=lr, optimizer_kwargs=optimizer_kwargs, max_epochs=1,
-            batch_size=self.batch_size, device=device, seed=seed, verbose=self.verbose,
+            batch_size=batch_size, device=device, seed=seed, verbose=self.verbose,
             callbacks=self.callbacks, mixed_precision=self.mixed_precision,
             batches_per_epoch=interval,
         )
@@ -255,8 +266,9 @@ class DECClusterer(BaseDeepClusterer):
             net.partial_fit(data)
         net.target_ = None
 
-        Z = self._forward(net.module_.encoder, Xt, module=net.module_)
-        centers, labels = self._final_assignment(Z, to_numpy(net.module_.centers))
+        # Final labels in X's dtype, as predict(X) computes them.
+        Z = self._forward(net.module_.encoder, X, module=net.module_)
+        centers, labels = self._final_assignment(Z, to_numpy(net.module_.centers.to(Z.dtype)))
         with torch.no_grad():
             net.module_.centers.copy_(torch.as_tensor(centers))
         return {

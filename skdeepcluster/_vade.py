@@ -14,7 +14,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import LRScheduler
 
-from ._base import BaseDeepClusterer, check_unit_interval, in_unit_interval
+from ._base import (
+    BaseDeepClusterer,
+    check_unit_interval,
+    in_unit_interval,
+    resolve_batch_size,
+)
 from ._training import (
     BatchStream,
     DeepNet,
@@ -184,8 +189,10 @@ class VaDEClusterer(BaseDeepClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters (mixture components).
-    hidden_dims : tuple of int, default=(500, 500, 2000)
-        Hidden layer widths of the encoder (the decoder mirrors them).
+    hidden_dims : tuple of int or "auto", default="auto"
+        Hidden layer widths of the encoder (the decoder mirrors them). ``"auto"``: the
+        papers' (500, 500, 2000) for 5,000 samples or more, (256, 256, 512) for fewer
+        (small data trains faster and clustered better with the smaller network).
     latent_dim : int, default=10
         Dimension of the embedding ``z``.
     likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
@@ -198,8 +205,10 @@ class VaDEClusterer(BaseDeepClusterer):
         Epochs of autoencoder pretraining (ignored when ``autoencoder`` is fitted).
     max_epochs : int, default=100
         Maximum passes over the data in the clustering phase.
-    batch_size : int, default=256
-        Samples per gradient step (pretraining and clustering).
+    batch_size : int or "auto", default="auto"
+        Samples per gradient step (pretraining and clustering). ``"auto"``: 256 for
+        5,000 samples or more, 64 for fewer (more gradient steps per pass over small
+        data).
     lr : float, default=5e-4
         Initial Adam learning rate of the encoder and decoder in the clustering phase.
         The paper's code uses 0.002; on MNIST (seed 0, the default cross-entropy
@@ -215,8 +224,10 @@ class VaDEClusterer(BaseDeepClusterer):
         ``lr / 10`` it did not (0.930 after 30 epochs, 0.935 after 100).
     pretrain_lr : float or "auto", default="auto"
         Learning rate of the autoencoder pretraining, whose optimizer is chosen as
-        :class:`AutoEncoder`'s ``optimizer="auto"`` (SGD for data in [0, 1], else Adam);
-        ``"auto"`` is that optimizer's default (1.0 for SGD, 1e-3 for Adam).
+        :class:`AutoEncoder`'s ``optimizer="auto"`` (SGD for data in [0, 1] with 5,000
+        samples or more, else Adam); ``"auto"`` is that optimizer's default (1.0 for
+        SGD, 1e-3 for Adam). The reconstruction loss is :class:`AutoEncoder`'s
+        ``loss="auto"`` (binary cross-entropy for data in [0, 1], else squared error).
     tol : float, default=1e-3
         Stop when fewer than this fraction of labels change over an epoch (0: never).
     n_init : int, default=20
@@ -234,10 +245,14 @@ class VaDEClusterer(BaseDeepClusterer):
     memory : str, joblib.Memory or None, default=None
         Cache the pretraining on disk (as ``Pipeline(memory=...)``). The cache key
         includes the seed, so this needs a fixed ``random_state``.
-    mixed_precision : bool, default=False
-        bfloat16 autocast in training forward passes (2-3x faster for the default
-        network on CPUs with bf16 instructions, and on recent GPUs);
-        the ELBO, parameters and outputs stay in X's dtype.
+    mixed_precision : bool or "auto", default="auto"
+        bfloat16 autocast in training forward passes. ``"auto"`` turns it on where the
+        device runs bfloat16 natively (CPUs with AVX512-BF16 or AMX, CUDA devices of
+        compute capability 8.0 and newer), where it is 2-3x faster for the default
+        network, and off elsewhere, where emulated bfloat16 is slower than float32. The
+        network trains in float32 whatever the dtype of ``X``; the ELBO is computed in
+        float32; outputs are in the dtype of ``X`` (float64 data is embedded in
+        float64).
     device : str or torch.device, default="auto"
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
         ``"mps"`` or a :class:`torch.device`.
@@ -316,10 +331,10 @@ class VaDEClusterer(BaseDeepClusterer):
         "n_init": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, n_clusters=8, *, hidden_dims=(500, 500, 2000), latent_dim=10,
-                 likelihood="auto", pretrain_epochs=100, max_epochs=100, batch_size=256,
+    def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
+                 likelihood="auto", pretrain_epochs=100, max_epochs=100, batch_size="auto",
                  lr=5e-4, prior_lr=5e-5, pretrain_lr="auto", tol=1e-3, n_init=20,
-                 autoencoder=None, memory=None, mixed_precision=False, device="auto",
+                 autoencoder=None, memory=None, mixed_precision="auto", device="auto",
                  random_state=None, verbose=0, callbacks=None):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
@@ -348,7 +363,7 @@ class VaDEClusterer(BaseDeepClusterer):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data (float32 is the fast path; float64 is kept as float64).
+            Training data, of any numeric dtype (the network trains in float32).
         y : Ignored
             Not used, present for API consistency by convention.
 
@@ -412,7 +427,7 @@ class VaDEClusterer(BaseDeepClusterer):
             Z = self._forward(module.embed, Xt, module=module)
             self._reseed_empty_components(module.prior, Z)
         labels = to_numpy(self._forward(
-            lambda xb: module.prior.log_joint(module.embed(xb)).argmax(1), Xt, module=module))
+            lambda xb: module.prior.log_joint(module.embed(xb)).argmax(1), X, module=module))
         weights, means, covariances = self._mixture(module, X.dtype)
         return {
             "net_": net,
@@ -459,7 +474,8 @@ class VaDEClusterer(BaseDeepClusterer):
     def _train(self, autoencoder, init, X, Xt, likelihood, lr, seed):
         n_features, hidden_dims, latent_dim = mlp_dims(autoencoder.encoder)
         prior_lr = (self.prior_lr if self.prior_lr is not None else self.lr) * lr / self.lr
-        steps_per_epoch = len(BatchStream(_TensorData(Xt), self.batch_size, None))
+        batch_size = resolve_batch_size(self.batch_size, len(X))
+        steps_per_epoch = len(BatchStream(_TensorData(Xt), batch_size, None))
         schedule = ("vade_lr_schedule", LRScheduler(
             torch.optim.lr_scheduler.LambdaLR, step_every="batch",
             lr_lambda=partial(lr_factor, steps_per_epoch=steps_per_epoch,
@@ -470,7 +486,7 @@ class VaDEClusterer(BaseDeepClusterer):
                  n_components=self.n_clusters, likelihood=likelihood),
             X=X, optimizer=torch.optim.Adam, lr=lr,
             optimizer_kwargs={"param_groups": [("prior.*", {"lr": prior_lr})]},
-            max_epochs=self.max_epochs, batch_size=self.batch_size, device=Xt.device,
+            max_epochs=self.max_epochs, batch_size=batch_size, device=Xt.device,
             seed=seed, verbose=self.verbose,
             callbacks=[*(self.callbacks or ()), schedule],
             mixed_precision=self.mixed_precision,

@@ -33,7 +33,7 @@ def X():
 
 @pytest.fixture(scope="module")
 def fitted(X):
-    return AutoEncoder(max_epochs=5, **TINY).fit(X)
+    return AutoEncoder(max_epochs=5, loss="squared_error", **TINY).fit(X)
 
 
 def test_transform_and_inverse_transform_shapes_and_dtypes(X, fitted):
@@ -53,17 +53,46 @@ def test_transform_and_inverse_transform_shapes_and_dtypes(X, fitted):
     )
 
 
-def test_float64_training_keeps_float64(X):
-    X64 = X[:100].astype(np.float64)
-    ae = AutoEncoder(max_epochs=2, **TINY).fit(X64)
-    assert next(ae.module_.parameters()).dtype == torch.float64
-    assert ae.transform(X64).dtype == np.float64
-    assert ae.fit_transform(X64).dtype == np.float64
+@pytest.mark.parametrize("dtype", [np.float64, np.int64, np.uint8])
+def test_any_dtype_trains_in_float32_like_float32_input(X, dtype):
+    # Integer input: pixel counts 0..16; the same values in float32 are the reference.
+    X16 = X[:100] * 16 if np.issubdtype(dtype, np.integer) else X[:100]
+    ref = AutoEncoder(max_epochs=2, **TINY).fit(X16.astype(np.float32))
+    ae = AutoEncoder(max_epochs=2, **TINY).fit(X16.astype(dtype))
+    assert next(ae.module_.parameters()).dtype == torch.float32
+    for p, q in zip(ae.module_.parameters(), ref.module_.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    # Integers are validated to float64, as scikit-learn's estimators do.
+    assert ae.transform(X16.astype(dtype)).dtype == np.float64
+
+
+def test_float64_inference_runs_in_float64_and_keeps_the_weights(X, fitted):
+    X64 = X.astype(np.float64)
+    before = [p.detach().clone() for p in fitted.module_.parameters()]
+    Z = fitted.transform(X64)
+    W = [p.detach().double() for p in fitted.module_.encoder.parameters()]
+    h = np.maximum(X64 @ W[0].numpy().T + W[1].numpy(), 0)
+    expected = h @ W[2].numpy().T + W[3].numpy()
+    np.testing.assert_allclose(Z, expected, rtol=1e-12, atol=1e-12)
+    # Row by row and whole array agree to float64 rounding (scikit-learn's checks
+    # demand 1e-7; float32 arithmetic misses it).
+    np.testing.assert_allclose(np.vstack([fitted.transform(X64[i:i + 1])
+                                          for i in range(5)]), Z[:5], rtol=1e-12, atol=1e-14)
+    for p, q in zip(fitted.module_.parameters(), before):
+        assert p.dtype == torch.float32 and torch.equal(p, q)
 
 
 def test_inverse_transform_checks_the_latent_dimension(fitted):
     with pytest.raises(ValueError, match="latent_dim=3"):
         fitted.inverse_transform(np.zeros((2, 5), dtype=np.float32))
+
+
+def test_auto_loss_is_cross_entropy_for_unit_interval_data_only(X):
+    ae = AutoEncoder(max_epochs=1, **TINY)
+    assert ae.loss == "auto"
+    assert ae.fit(X).module_.loss == "binary_cross_entropy"
+    assert ae.fit(X * 2 - 0.5).module_.loss == "squared_error"
+    assert ae.fit(X * 255).module_.loss == "squared_error"
 
 
 def test_score_is_negative_mse_of_reconstructions(X, fitted):
@@ -215,3 +244,37 @@ def test_last_step_divergence_is_not_silent(X):
         assert "lr" in str(exc) or "learning rate" in str(exc)
         return
     assert np.isfinite(ae.transform(X)).all(), "fit succeeded but the model outputs NaN/inf"
+
+
+@pytest.mark.parametrize("n_samples, hidden, batch, optimizer", [
+    (300, (256, 256, 512), 64, torch.optim.Adam),
+    (5000, (500, 500, 2000), 256, torch.optim.SGD),
+])
+def test_auto_settings_follow_the_number_of_samples(n_samples, hidden, batch, optimizer):
+    X = np.random.RandomState(0).rand(n_samples, 4).astype(np.float32)
+    ae = AutoEncoder(max_epochs=0, device="cpu", random_state=0).fit(X)
+    linears = [m for m in ae.module_.encoder if isinstance(m, torch.nn.Linear)]
+    assert tuple(m.out_features for m in linears[:-1]) == hidden
+    assert ae.net_.batch_size == batch and ae.net_.optimizer is optimizer
+    # Data outside [0, 1] always gets Adam; explicit values are kept.
+    ae = AutoEncoder(max_epochs=0, hidden_dims=(7,), batch_size=9, random_state=0).fit(X * 3)
+    assert ae.module_.encoder[0].out_features == 7 and ae.net_.batch_size == 9
+    assert ae.net_.optimizer is torch.optim.Adam
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_mixed_precision_follows_native_bf16(X, native, monkeypatch):
+    from skdeepcluster import _training
+
+    monkeypatch.setattr(_training, "bf16_native", lambda device: native)
+    ae = AutoEncoder(max_epochs=1, **TINY).fit(X)
+    assert ae.mixed_precision == "auto" and ae.net_.mixed_precision is native
+    forced = AutoEncoder(max_epochs=1, mixed_precision=not native, **TINY).fit(X)
+    assert forced.net_.mixed_precision is (not native)
+
+
+def test_bf16_native_reads_the_cpu():
+    from skdeepcluster._training import bf16_native
+
+    expected = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert bf16_native("cpu") is expected

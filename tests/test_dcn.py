@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -214,9 +215,12 @@ def test_kmeans_interval_reruns_kmeans(X, fitted_ae, monkeypatch):
 def test_score_is_negative_objective(X, fitted):
     s = fitted.score(X)
     Z = fitted.transform(X)
+    # X lies in [0, 1]: the default pretraining (and DCN's reconstruction term) is the
+    # binary cross-entropy of the decoder's logits.
+    assert fitted.module_.loss == "binary_cross_entropy"
     with torch.no_grad():
-        X_hat = fitted.module_(torch.from_numpy(X))[0].numpy()
-    mse = ((X - X_hat) ** 2).mean()
+        logits = fitted.module_(torch.from_numpy(X))[0].double()
+        mse = float(F.binary_cross_entropy_with_logits(logits, torch.from_numpy(X).double()))
     dist = ((Z[:, None] - fitted.cluster_centers_[None]) ** 2).sum(-1).min(1).mean()
     assert s == pytest.approx(-(mse + fitted.lam / 2 * dist), rel=1e-4)
     # The k-means term counts: the same model scored without it is better.

@@ -6,6 +6,7 @@ import random
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import NotFittedError
@@ -150,11 +151,14 @@ def test_score_is_negative_objective(X, fitted):
     if fitted.gamma == 0:
         assert s == pytest.approx(-kl, rel=1e-3, abs=1e-6)
     else:
+        # X lies in [0, 1]: the default pretraining (and IDEC's reconstruction term) is
+        # the binary cross-entropy of the decoder's logits.
         module = fitted.module_.eval()
+        assert module.loss == "binary_cross_entropy"
         with torch.no_grad():
-            x_hat = module(torch.from_numpy(X))[1].numpy()
-        mse = np.mean((x_hat.astype(np.float64) - X) ** 2)
-        assert s == pytest.approx(-(mse + fitted.gamma * kl), rel=1e-3)
+            logits = module(torch.from_numpy(X))[1].double()
+            rec = float(F.binary_cross_entropy_with_logits(logits, torch.from_numpy(X).double()))
+        assert s == pytest.approx(-(rec + fitted.gamma * kl), rel=1e-3)
 
 
 def test_n_clusters_one(blobs):
@@ -285,8 +289,8 @@ def test_dtype_is_preserved(blobs, dtype):
     assert est.transform(X).dtype == dtype
     assert est.predict_proba(X).dtype == dtype
     assert est.cluster_centers_.dtype == dtype
-    assert next(est.module_.parameters()).dtype == (
-        torch.float32 if dtype == np.float32 else torch.float64)
+    # The network trains in float32 whatever X's dtype; outputs follow X.
+    assert next(est.module_.parameters()).dtype == torch.float32
 
 
 def test_read_only_memmap(blobs, tmp_path):
@@ -471,3 +475,11 @@ def test_last_step_divergence_is_not_silent(X, fitted_ae):
         return
     assert np.isfinite(est.transform(X)).all(), "fit succeeded with a NaN/inf embedding"
     _assert_valid_labels(est.labels_, 3, len(X))
+
+
+def test_small_data_gets_the_small_data_recipe(X):
+    est = DECClusterer(n_clusters=3, pretrain_epochs=1, max_epochs=1, n_init=2,
+                       random_state=0).fit(X[:200])
+    assert est.net_.batch_size == 64
+    linears = [m for m in est.module_.encoder if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [256, 256, 512, 10]

@@ -69,7 +69,7 @@ def fitted_gaussian(blobs):
 
 @pytest.fixture(scope="module")
 def fitted_ae(X):
-    return AutoEncoder(**AE_TINY).fit(X)
+    return AutoEncoder(**AE_TINY, loss="squared_error").fit(X)
 
 
 def _state(module):
