@@ -4,9 +4,11 @@ Each ``--config NAME PARAM=VALUE ...`` is a set of :class:`skdeepcluster.AutoEnc
 parameters (the rest are the estimator's defaults). Every config is fitted on the dataset
 once per seed; KMeans (``n_init=20``, the clusterers' initial clustering) on its embedding
 is scored by ACC/NMI/ARI; with ``--dec``, DEC (``DECClusterer`` defaults otherwise) also
-runs from each autoencoder, with the autoencoder's batch size. One JSON line per run is appended to ``--out``.jsonl, and a
-markdown table (mean ± std over seeds, per dataset and config) of every run in that file
-is written to ``--out``.md, so several invocations (datasets, configs) build one table.
+runs from each autoencoder, with the autoencoder's batch size. One JSON line per run is
+appended to ``--out``.jsonl, and a markdown table (mean ± std over seeds, per dataset and
+config) of every run in that file is written to ``--out``.md, so several invocations
+(datasets, configs) build one table. Text of an existing ``--out``.md before the table
+and after a ``<!-- notes -->`` line is kept.
 
 Examples
 --------
@@ -35,6 +37,9 @@ from run import load, parse_param, scores  # noqa: E402
 from skdeepcluster import AutoEncoder, DECClusterer  # noqa: E402
 
 
+_NOTES = "<!-- notes -->"
+
+
 def table(records):
     rows = ["| dataset | config | params | seeds | AE+KMeans ACC | min ACC | NMI | fit (s) "
             "| DEC ACC |",
@@ -53,7 +58,8 @@ def table(records):
             f"| {dataset} | {config} | {params} | {len(rs)} | "
             f"{ms([r['acc'] for r in rs], '.3f')} | {min(r['acc'] for r in rs):.3f} | "
             f"{ms([r['nmi'] for r in rs], '.3f')} | {ms([r['fit_s'] for r in rs], '.0f')} | "
-            f"{ms(dec, '.3f') if (dec := [r['dec_acc'] for r in rs if 'dec_acc' in r]) else '–'} |")
+            f"{ms(dec, '.3f') if (dec := [r['dec_acc'] for r in rs if 'dec_acc' in r]) else '–'}"
+            " |")
     return "\n".join(rows)
 
 
@@ -93,9 +99,14 @@ def main(argv=None):
                 f.write(json.dumps(record) + "\n")
     with open(args.out + ".jsonl") as f:
         records = [json.loads(line) for line in f if line.strip()]
+    head, notes = ("Autoencoder + KMeans (n_init=20) by pretraining recipe.\n\n", "")
+    if os.path.exists(args.out + ".md"):
+        with open(args.out + ".md") as f:
+            old = f.read()
+        head = old[:old.index("| dataset |")] if "| dataset |" in old else head
+        notes = old[old.index(_NOTES):] if _NOTES in old else ""
     with open(args.out + ".md", "w") as f:
-        f.write("Autoencoder + KMeans (n_init=20) by pretraining recipe; commands in the "
-                "closing notes and the benchmarks page.\n\n" + table(records) + "\n")
+        f.write(head + table(records) + "\n\n" + notes)
 
 
 if __name__ == "__main__":

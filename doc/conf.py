@@ -103,6 +103,8 @@ def markdown_to_rst(text):
         if line.lstrip().startswith("|"):
             table.append(line)
             continue
+        if line.strip().startswith("<!--"):  # markers for the scripts, not for readers
+            continue
         if table:
             out += markdown_table_to_rst(table) + [""]
             table = []

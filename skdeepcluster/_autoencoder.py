@@ -198,7 +198,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
             dict(n_features=X.shape[1],
                  hidden_dims=resolve_hidden_dims(self.hidden_dims, len(X)),
                  latent_dim=self.latent_dim, loss=resolve_loss(self.loss, X)),
-            X=X, optimizer=optimizer, lr=lr, optimizer_kwargs=optimizer_kwargs,
+            optimizer=optimizer, lr=lr, optimizer_kwargs=optimizer_kwargs,
             max_epochs=self.max_epochs, batch_size=resolve_batch_size(self.batch_size, len(X)),
             device=device,
             seed=seed, verbose=self.verbose, callbacks=self.callbacks,

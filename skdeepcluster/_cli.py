@@ -21,17 +21,13 @@ examples:
 Run 'skdeepcluster COMMAND --help' for the options of a command.
 """
 
-# Demo settings, measured on digits (1,797 samples, 64 features): a net smaller than the
-# papers' 500-500-2000 suits 64 input features, and small batches give the pretraining
-# enough steps on so few samples. Adam pretraining gave DEC/IDEC accuracy 0.854/0.869
-# (seed 0) and 0.834/0.846 (seed 1) against 0.831/0.829 and 0.822/0.828 with the
-# AutoEncoder's "auto" choice for [0, 1] data (SGD, lr 1); KMeans: 0.792. About 35 s of
-# CPU time in all.
+# Demo settings: the full demo uses the estimators' defaults (what a user's one-liner
+# gets; on digits the "auto" settings pick the small-data recipe); the quick one is a
+# seconds-long smoke test.
 _DEMO_SETTINGS = {
-    "full": dict(hidden_dims=(256, 256, 512), latent_dim=10, pretrain_epochs=100,
-                 pretrain_optimizer="adam", max_epochs=50, batch_size=64, n_init=20),
-    "quick": dict(hidden_dims=(64,), latent_dim=10, pretrain_epochs=3,
-                  pretrain_optimizer="adam", max_epochs=2, batch_size=256, n_init=2),
+    "full": dict(n_init=20, autoencoder={}, clusterer={}),
+    "quick": dict(n_init=2, autoencoder=dict(hidden_dims=(64,), max_epochs=3),
+                  clusterer=dict(max_epochs=2, n_init=2)),
 }
 
 
@@ -153,12 +149,13 @@ def build_parser():
                      help=f"epochs of autoencoder pretraining "
                           f"(default: {defaults['pretrain_epochs']})")
     fit.add_argument("--hidden-dims", type=_int_tuple, metavar="H1,H2,...",
-                     help="widths of the encoder's hidden layers (default: "
-                          f"{','.join(map(str, defaults['hidden_dims']))})")
+                     help="widths of the encoder's hidden layers (default: auto: 500,500,2000 "
+                          "for 5,000 rows or more, 256,256,512 for fewer)")
     fit.add_argument("--latent-dim", type=_positive_int, metavar="D",
                      help=f"dimension of the embedding (default: {defaults['latent_dim']})")
     fit.add_argument("--batch-size", type=_positive_int, metavar="B",
-                     help=f"samples per gradient step (default: {defaults['batch_size']})")
+                     help="samples per gradient step (default: auto: 256 for 5,000 rows or "
+                          "more, 64 for fewer)")
     _add_common(fit)
     fit.set_defaults(handler=_run_fit)
     return parser
@@ -210,10 +207,8 @@ def _run_demo(args, out):
                                  random_state=args.random_state).fit(X))
     rows.append((f"KMeans (n_init={s['n_init']})", *_scores(y, km.labels_), t))
 
-    ae, t_pre = timed(lambda: AutoEncoder(
-        hidden_dims=s["hidden_dims"], latent_dim=s["latent_dim"],
-        max_epochs=s["pretrain_epochs"], optimizer=s["pretrain_optimizer"],
-        batch_size=s["batch_size"], **common).fit(X))
+    # The autoencoder DECClusterer would pretrain by itself, fitted once and shared.
+    ae, t_pre = timed(lambda: AutoEncoder(**s["autoencoder"], **common).fit(X))
     akm, t = timed(lambda: KMeans(n_clusters=10, n_init=s["n_init"],
                                   random_state=args.random_state).fit(ae.transform(X)))
     rows.append(("AutoEncoder + KMeans", *_scores(y, akm.labels_), t_pre + t))
@@ -221,8 +216,7 @@ def _run_demo(args, out):
     for name, gamma in (("DEC", 0.0), ("IDEC (gamma=0.1)", 0.1)):
         # A fitted autoencoder is reused as is (never refitted or modified).
         model, t = timed(lambda: DECClusterer(
-            n_clusters=10, gamma=gamma, autoencoder=ae, max_epochs=s["max_epochs"],
-            batch_size=s["batch_size"], n_init=s["n_init"], **common).fit(X))
+            n_clusters=10, gamma=gamma, autoencoder=ae, **s["clusterer"], **common).fit(X))
         rows.append((name, *_scores(y, model.labels_), t_pre + t))
 
     device = ae.device_
@@ -234,10 +228,12 @@ def _run_demo(args, out):
     print(f"{'method':<{width}}    ACC    NMI    ARI  fit time (s)", file=out)
     for name, acc, nmi, ari, t in rows:
         print(f"{name:<{width}}  {acc:.3f}  {nmi:.3f}  {ari:.3f}  {t:12.1f}", file=out)
-    hidden = "-".join(str(h) for h in (X.shape[1], *s["hidden_dims"], s["latent_dim"]))
-    print(f"Pretraining: autoencoder {hidden}, {s['pretrain_epochs']} epochs "
-          f"({s['pretrain_optimizer']}, batch {s['batch_size']}) in {t_pre:.1f} s, done once "
-          f"and shared by DEC and IDEC (their times include it).", file=out)
+    widths = [m.out_features for m in ae.module_.encoder if hasattr(m, "out_features")]
+    hidden = "-".join(str(h) for h in (X.shape[1], *widths))
+    print(f"Pretraining: autoencoder {hidden}, {ae.n_iter_} epochs "
+          f"({ae.net_.optimizer.__name__}, {ae.module_.loss}, batch {ae.net_.batch_size}) "
+          f"in {t_pre:.1f} s, done once and shared by DEC and IDEC (their times include "
+          f"it).", file=out)
     print("ACC: accuracy after the best matching of clusters to classes; "
           "NMI: arithmetic mean.", file=out)
     return 0

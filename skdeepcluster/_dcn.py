@@ -286,7 +286,7 @@ class DCNClusterer(BaseDeepClusterer):
         optimizer, optimizer_kwargs = OPTIMIZERS[self.optimizer]
         net = make_net(
             _DCNNet, AutoEncoderModule, _autoencoder_kwargs(autoencoder),
-            X=X, optimizer=optimizer, lr=self.lr, optimizer_kwargs=optimizer_kwargs,
+            optimizer=optimizer, lr=self.lr, optimizer_kwargs=optimizer_kwargs,
             max_epochs=1, batch_size=resolve_batch_size(self.batch_size, len(X)),
             device=device, seed=seed,
             verbose=self.verbose, callbacks=self.callbacks,
@@ -356,7 +356,7 @@ class DCNClusterer(BaseDeepClusterer):
 
         ``-(mean((X - X_hat)**2) + lam / 2 * mean_i min_k ||f(x_i) - mu_k||^2)``: the
         reconstruction error averaged over samples and features (the autoencoder's loss:
-        the squared error unless it was pretrained with the binary cross-entropy) plus
+        by default the binary cross-entropy for data in [0, 1], else the squared error) plus
         ``lam / 2`` times the mean squared distance of each embedding to its nearest
         centre.
 

@@ -242,7 +242,7 @@ class DECClusterer(BaseDeepClusterer):
             _DECNet, DECModule,
             dict(autoencoder=autoencoder, centers=torch.as_tensor(centers),
                  alpha=self.alpha, keep_decoder=self.gamma > 0),
-            X=X, optimizer=optimizer, lr=lr, optimizer_kwargs=optimizer_kwargs, max_epochs=1,
+            optimizer=optimizer, lr=lr, optimizer_kwargs=optimizer_kwargs, max_epochs=1,
             batch_size=batch_size, device=device, seed=seed, verbose=self.verbose,
             callbacks=self.callbacks, mixed_precision=self.mixed_precision,
             batches_per_epoch=interval,
@@ -252,7 +252,8 @@ class DECClusterer(BaseDeepClusterer):
 
         previous = None
         for _ in range(n_updates):
-            q = self._forward(lambda xb: net.module_(xb)[0], Xt, module=net.module_)
+            # The target needs q only: IDEC's decoder is not run (half of this pass).
+            q = self._forward(net.module_.soft_assign, Xt, module=net.module_)
             if not all_finite(q):
                 raise net._diverged("the soft assignments became non-finite")
             labels = q.argmax(1)
@@ -296,15 +297,15 @@ class DECClusterer(BaseDeepClusterer):
             Rows sum to one; in the dtype of ``X``.
         """
         X = self._validate_for_inference(X)
-        return to_numpy(self._forward(lambda xb: self.module_(xb)[0], X), X.dtype)
+        return to_numpy(self._forward(self.module_.soft_assign, X), X.dtype)
 
     def score(self, X, y=None):
         """Negative training objective on ``X`` (higher is better).
 
         ``-KL(P || Q)`` for DEC and ``-(MSE + gamma * KL(P || Q))`` for IDEC, with the
         target ``P`` computed from ``Q`` on ``X`` itself (IDEC's reconstruction term is
-        the autoencoder's loss: the squared error unless it was pretrained with the
-        binary cross-entropy).
+        the autoencoder's loss: by default the binary cross-entropy for data in [0, 1],
+        else the squared error).
 
         Parameters
         ----------
@@ -321,7 +322,7 @@ class DECClusterer(BaseDeepClusterer):
         X = self._validate_for_inference(X)
         module = self.module_
         if module.decoder is None:
-            q = self._forward(lambda xb: module(xb)[0], X)
+            q = self._forward(module.soft_assign, X)
             return -float(kl_divergence(target_distribution(q), q))
 
         def q_and_rec(xb):

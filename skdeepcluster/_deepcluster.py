@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import normalized_mutual_info_score
 from sklearn.utils._param_validation import Interval
 
-from ._base import BaseDeepClusterer
+from ._base import BaseDeepClusterer, resolve_batch_size
 from ._kmeans import kmeans, kmeans_torch, nearest_center, pca_whitening, whiten_normalize
 from ._losses import squared_distances
 from ._training import (
@@ -206,8 +206,10 @@ class DeepClusterClusterer(BaseDeepClusterer):
     max_epochs : int, default=20
         Number of epochs (each: one clustering of the whole dataset and one pass of
         training on its pseudo-labels).
-    batch_size : int, default=256
-        Samples per gradient step.
+    batch_size : int or "auto", default=256
+        Samples per gradient step. ``"auto"`` is the autoencoder-based estimators' rule
+        (64 below 5,000 samples, else 256); the default stays 256, with which
+        DeepCluster's defaults were chosen.
     lr : float, default=0.05
         Learning rate of SGD (momentum 0.9).
     weight_decay : float, default=1e-5
@@ -395,9 +397,10 @@ class DeepClusterClusterer(BaseDeepClusterer):
         k = min(self.n_pseudo_clusters, n)
         net = make_net(
             _DeepClusterNet, PseudoLabelClassifier, self._module_kwargs(X.shape[1], k),
-            X=X, optimizer=torch.optim.SGD, lr=self.lr,
+            optimizer=torch.optim.SGD, lr=self.lr,
             optimizer_kwargs={"momentum": 0.9, "weight_decay": self.weight_decay},
-            max_epochs=1, batch_size=self.batch_size, device=device, seed=seed,
+            max_epochs=1, batch_size=resolve_batch_size(self.batch_size, n), device=device,
+            seed=seed,
             verbose=self.verbose, callbacks=self.callbacks,
             mixed_precision=self.mixed_precision,
         )

@@ -340,7 +340,7 @@ class DeepNet(NeuralNet):
         return state
 
 
-def make_net(net_class, module, module_kwargs, *, X, optimizer, lr, optimizer_kwargs=None,
+def make_net(net_class, module, module_kwargs, *, optimizer, lr, optimizer_kwargs=None,
              max_epochs, batch_size, device, seed, verbose, callbacks, mixed_precision,
              batches_per_epoch=None, **kwargs):
     """Build (not fit) a :class:`DeepNet` from an estimator's parameters.
@@ -372,8 +372,8 @@ def inference_dtype(X):
     data, float32 otherwise.
 
     Networks train in float32; computing in float64 for float64 data makes ``transform``
-    and ``predict`` exactly independent of how the rows are batched, as scikit-learn's
-    checks require of float64 results.
+    and ``predict`` independent of how the rows are batched to float64 rounding (float32
+    arithmetic differs by ~1e-7 between batch sizes), as scikit-learn's checks require.
     """
     dtype = X.dtype if isinstance(X, torch.Tensor) else _TORCH_DTYPES.get(np.dtype(X.dtype))
     return torch.float64 if dtype == torch.float64 else torch.float32

@@ -226,8 +226,8 @@ class VaDEClusterer(BaseDeepClusterer):
         Learning rate of the autoencoder pretraining, whose optimizer is chosen as
         :class:`AutoEncoder`'s ``optimizer="auto"`` (SGD for data in [0, 1] with 5,000
         samples or more, else Adam); ``"auto"`` is that optimizer's default (1.0 for
-        SGD, 1e-3 for Adam). The reconstruction loss is :class:`AutoEncoder`'s
-        ``loss="auto"`` (binary cross-entropy for data in [0, 1], else squared error).
+        SGD, 1e-3 for Adam). The reconstruction loss is the decoder's (see
+        ``autoencoder``).
     tol : float, default=1e-3
         Stop when fewer than this fraction of labels change over an epoch (0: never).
     n_init : int, default=20
@@ -484,7 +484,7 @@ class VaDEClusterer(BaseDeepClusterer):
             _VaDENet, VaDEModule,
             dict(n_features=n_features, hidden_dims=hidden_dims, latent_dim=latent_dim,
                  n_components=self.n_clusters, likelihood=likelihood),
-            X=X, optimizer=torch.optim.Adam, lr=lr,
+            optimizer=torch.optim.Adam, lr=lr,
             optimizer_kwargs={"param_groups": [("prior.*", {"lr": prior_lr})]},
             max_epochs=self.max_epochs, batch_size=batch_size, device=Xt.device,
             seed=seed, verbose=self.verbose,

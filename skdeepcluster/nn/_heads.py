@@ -68,6 +68,33 @@ class DECModule(nn.Module):
         self.alpha = alpha
         self.loss = autoencoder.loss
 
+    def soft_assign(self, x):
+        """The soft assignments ``q`` of a batch, without running the decoder.
+
+        Parameters
+        ----------
+        x : tensor of shape (n, n_features)
+            Input rows.
+
+        Returns
+        -------
+        tensor of shape (n, n_clusters)
+            Student-t similarities to the centres, rows summing to one (the first
+            element of calling the module).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skdeepcluster.nn import AutoEncoderModule, DECModule
+        >>> _ = torch.manual_seed(0)
+        >>> idec = DECModule(AutoEncoderModule(6, hidden_dims=(5,), latent_dim=2),
+        ...                  centers=torch.randn(3, 2), keep_decoder=True)
+        >>> x = torch.rand(4, 6)
+        >>> bool(torch.equal(idec.soft_assign(x), idec(x)[0]))
+        True
+        """
+        return student_t_assignment(self.encoder(x), self.centers, self.alpha)
+
     def forward(self, x):
         z = self.encoder(x)
         q = student_t_assignment(z, self.centers, self.alpha)
