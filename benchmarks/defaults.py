@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from datetime import datetime, timezone
@@ -39,7 +38,7 @@ import torch
 from sklearn.cluster import KMeans
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import IMAGE_SHAPES, cpu_flags, load, scores  # noqa: E402
+from run import IMAGE_SHAPES, cpu_flags, load, mean_std, scores, write_results  # noqa: E402
 
 import skdeepcluster  # noqa: E402
 from skdeepcluster.metrics import clustering_accuracy_score  # noqa: E402
@@ -63,10 +62,7 @@ def table(records):
     rows = ["| method | seeds | ACC | min ACC | NMI | ARI | fit (s) | test ACC |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
 
-    def ms(values, fmt):
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{format(statistics.mean(values), fmt)} ± {format(sd, fmt)}"
-
+    ms = mean_std
     for m in dict.fromkeys(r["method"] for r in records):
         rs = [r for r in records if r["method"] == m]
         test = [r["test_acc"] for r in rs if r.get("test_acc") is not None]
@@ -121,11 +117,7 @@ def main(argv=None):
           f"CPU flags: {meta['cpu_flags']}\n\n`{meta['command']}`\n\n{table(records)}\n")
     print(md)
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out + ".json", "w") as f:
-            json.dump({"meta": meta, "runs": records}, f, indent=1)
-        with open(args.out + ".md", "w") as f:
-            f.write(md)
+        write_results(args.out, meta, records, md)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ Examples
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -32,7 +31,7 @@ import torch
 from sklearn.cluster import KMeans
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import load, parse_param, scores  # noqa: E402
+from run import load, mean_std, parse_param, scores  # noqa: E402
 
 from skdeepcluster import AutoEncoder, DECClusterer  # noqa: E402
 
@@ -48,10 +47,7 @@ def table(records):
     for r in records:
         groups.setdefault((r["dataset"], r["config"]), []).append(r)
 
-    def ms(values, fmt):
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{format(statistics.mean(values), fmt)} ± {format(sd, fmt)}"
-
+    ms = mean_std
     for (dataset, config), rs in groups.items():
         params = " ".join(f"{k}={v}" for k, v in rs[0]["params"].items())
         rows.append(

@@ -226,6 +226,21 @@ def epoch_s(est):
     return statistics.median(durs) if durs else None
 
 
+def mean_std(values, fmt):
+    """``"mean ± std"`` of ``values`` (std 0 for a single value), each formatted by ``fmt``."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{format(statistics.mean(values), fmt)} ± {format(sd, fmt)}"
+
+
+def write_results(out, meta, records, md):
+    """``out``.json (``meta`` and every run) and ``out``.md (the table ``md``)."""
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out + ".json", "w") as f:
+        json.dump({"meta": meta, "runs": records}, f, indent=1)
+    with open(out + ".md", "w") as f:
+        f.write(md)
+
+
 def table(records):
     """Markdown table: mean ± std over seeds per method."""
     rows = ["| method | seeds | ACC | NMI | ARI | fit wall (s) | of which pretraining (s) "
@@ -233,10 +248,7 @@ def table(records):
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     order = list(dict.fromkeys(r["method"] for r in records))
 
-    def ms(values, fmt):
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{format(statistics.mean(values), fmt)} ± {format(sd, fmt)}"
-
+    ms = mean_std
     for m in order:
         rs = [r for r in records if r["method"] == m]
         pre = ms([r["pretrain_s"] for r in rs], ".0f") if "pretrain_s" in rs[0] else "–"
@@ -330,11 +342,7 @@ def main(argv=None):
           f"`{meta['command']}`\n\n{table(records)}\n")
     print(md)
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out + ".json", "w") as f:
-            json.dump({"meta": meta, "runs": records}, f, indent=1)
-        with open(args.out + ".md", "w") as f:
-            f.write(md)
+        write_results(args.out, meta, records, md)
 
 
 if __name__ == "__main__":

@@ -190,7 +190,7 @@ def _run_demo(args, out):
     _check_device(args.device)
     s = _DEMO_SETTINGS["quick" if args.quick else "full"]
     print("Clustering scikit-learn's digits with KMeans, an autoencoder + KMeans, DEC and "
-          f"IDEC{' (quick run)' if args.quick else '; about a minute on 2 CPU cores'}...",
+          f"IDEC{' (quick run)' if args.quick else '; about 20 s on 2 CPU cores'}...",
           file=sys.stderr, flush=True)
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32)

@@ -455,3 +455,8 @@ def test_divergence_raises_and_keeps_the_previous_model(X):
     with pytest.raises(FloatingPointError, match=r"epoch \d+.*(lr|learning rate)"):
         est.set_params(lr=1e30).fit(X)
     np.testing.assert_array_equal(est.predict(X), labels)
+
+
+def test_batch_size_auto_follows_the_number_of_samples(X):
+    assert DeepClusterClusterer().batch_size == 256  # its own default is kept
+    assert dc(batch_size="auto", max_epochs=1).fit(X).net_.batch_size == 64
