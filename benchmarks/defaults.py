@@ -6,7 +6,8 @@ Each deep estimator is built with nothing but ``n_clusters`` (the number of clas
 that DEC, IDEC and DCN start from, + k-means: ``DECClusterer`` with ``max_epochs=0``
 (its labels are then those of its initial k-means on the pretrained embedding). IDEC is
 ``DECClusterer(gamma=0.1)``; DeepCluster gets ``image_shape`` for image datasets (its
-conv backbone). Data as in ``run.py``: pixels scaled to [0, 1], float32.
+conv backbone). Data as in ``run.py``: pixels scaled to [0, 1], float32; ``*_std``,
+``wine`` and ``breast_cancer`` standardised per feature.
 
 For MNIST, ``--out-of-sample`` also fits on the 60,000 training images and scores
 ``predict`` on the 10,000 test images.
@@ -38,7 +39,15 @@ import torch
 from sklearn.cluster import KMeans
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import IMAGE_SHAPES, cpu_flags, load, mean_std, scores, write_results  # noqa: E402
+from run import (  # noqa: E402
+    DATASETS,
+    IMAGE_SHAPES,
+    cpu_flags,
+    load,
+    mean_std,
+    scores,
+    write_results,
+)
 
 import skdeepcluster  # noqa: E402
 from skdeepcluster.metrics import clustering_accuracy_score  # noqa: E402
@@ -76,7 +85,7 @@ def table(records):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="digits", choices=["mnist", "usps", "digits"])
+    p.add_argument("--dataset", default="digits", choices=DATASETS)
     p.add_argument("--data-home", default=None)
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

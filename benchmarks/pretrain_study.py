@@ -31,7 +31,7 @@ import torch
 from sklearn.cluster import KMeans
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import load, mean_std, parse_param, scores  # noqa: E402
+from run import DATASETS, load, mean_std, parse_param, scores  # noqa: E402
 
 from skdeepcluster import AutoEncoder, DECClusterer  # noqa: E402
 
@@ -61,7 +61,7 @@ def table(records):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", required=True, choices=["mnist", "usps", "digits"])
+    p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--data-home", default=None)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--config", nargs="+", action="append", required=True,

@@ -32,12 +32,12 @@ X, y = load_digits(return_X_y=True)
 X = (X / 16).astype("float32")
 
 t0 = time.perf_counter()
-autoencoder = AutoEncoder(hidden_dims=(256, 256, 512), latent_dim=10, max_epochs=100,
-                          optimizer="adam", batch_size=64, random_state=0).fit(X)
+# The autoencoder each of them would pretrain by itself (the defaults).
+autoencoder = AutoEncoder(random_state=0).fit(X)
 pretrain_s = time.perf_counter() - t0
 print(f"shared pretraining: {pretrain_s:.1f} s")
 
-common = dict(n_clusters=10, autoencoder=autoencoder, batch_size=64, random_state=0)
+common = dict(n_clusters=10, autoencoder=autoencoder, random_state=0)
 models = {
     "KMeans": KMeans(n_clusters=10, n_init=20, random_state=0),
     "DEC": DECClusterer(**common),

@@ -26,9 +26,8 @@ from skdeepcluster import (AutoEncoder, DCNClusterer, DECClusterer, DeepClusterC
 X, y = load_digits(return_X_y=True)
 X = (X / 16).astype("float32")
 
-autoencoder = AutoEncoder(hidden_dims=(256, 256, 512), max_epochs=100, optimizer="adam",
-                          batch_size=64, random_state=0).fit(X)
-common = dict(n_clusters=10, autoencoder=autoencoder, batch_size=64, random_state=0)
+autoencoder = AutoEncoder(random_state=0).fit(X)
+common = dict(n_clusters=10, autoencoder=autoencoder, random_state=0)
 models = {
     "DEC": DECClusterer(tol=0.0, max_epochs=30, **common),
     "DCN": DCNClusterer(tol=0.0, max_epochs=30, **common),

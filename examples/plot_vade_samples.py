@@ -25,8 +25,7 @@ from skdeepcluster.metrics import clustering_accuracy_score
 X, y = load_digits(return_X_y=True)
 X = (X / 16).astype("float32")
 
-vade = VaDEClusterer(n_clusters=10, hidden_dims=(256, 256, 512), pretrain_epochs=100,
-                     batch_size=64, random_state=0).fit(X)
+vade = VaDEClusterer(n_clusters=10, random_state=0).fit(X)
 print(f"likelihood: {vade.likelihood_}, accuracy "
       f"{clustering_accuracy_score(y, vade.labels_):.3f}, "
       f"mean ELBO {vade.score(X):.1f} nats")
