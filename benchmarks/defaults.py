@@ -29,10 +29,8 @@ Examples
 import argparse
 import json
 import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 import torch
@@ -42,9 +40,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import (  # noqa: E402
     DATASETS,
     IMAGE_SHAPES,
-    cpu_flags,
     load,
     mean_std,
+    run_meta,
     scores,
     write_results,
 )
@@ -113,14 +111,7 @@ def main(argv=None):
                     y[60000:], est.predict(X[60000:]))
             records.append(record)
             print(json.dumps(record), flush=True)
-    meta = {
-        "dataset": args.dataset, "n_samples": int(X.shape[0]),
-        "n_features": int(X.shape[1]), "command": "python " + " ".join(sys.argv),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "skdeepcluster": skdeepcluster.__version__, "machine": platform.machine(),
-        "cpu_flags": cpu_flags(),
-    }
+    meta = {**run_meta(args.dataset, X), "skdeepcluster": skdeepcluster.__version__}
     md = (f"{args.dataset} ({X.shape[0]} x {X.shape[1]}), defaults only, seeds "
           f"{args.seeds}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"CPU flags: {meta['cpu_flags']}\n\n`{meta['command']}`\n\n{table(records)}\n")

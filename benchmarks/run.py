@@ -60,16 +60,14 @@ def load(name, data_home):
 
         X, y = load_digits(return_X_y=True)
         return (X / 16.0).astype(np.float32), y
-    if name in STANDARDISED:
-        from sklearn.preprocessing import StandardScaler
-
-        X, y = load(STANDARDISED[name], data_home)
-        return StandardScaler().fit_transform(X).astype(np.float32), y
-    if name in ("wine", "breast_cancer"):
+    if name in STANDARDISED or name in ("wine", "breast_cancer"):
         from sklearn import datasets
         from sklearn.preprocessing import StandardScaler
 
-        X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+        if name in STANDARDISED:
+            X, y = load(STANDARDISED[name], data_home)
+        else:
+            X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
         return StandardScaler().fit_transform(X).astype(np.float32), y
     raise ValueError(f"unknown dataset {name!r}")
 
@@ -245,6 +243,17 @@ def epoch_s(est):
     return statistics.median(durs) if durs else None
 
 
+def run_meta(dataset, X):
+    """What a results file records of the run: data, command, date, software, machine."""
+    return {
+        "dataset": dataset, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
+        "dtype": str(X.dtype), "command": "python " + " ".join(sys.argv),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(), "machine": platform.machine(), "cpu_flags": cpu_flags(),
+    }
+
+
 def mean_std(values, fmt):
     """``"mean ± std"`` of ``values`` (std 0 for a single value), each formatted by ``fmt``."""
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -347,14 +356,8 @@ def main(argv=None):
                 records.append({**run_method(name, X, y, seed, args), "method": label})
                 print(records[-1], flush=True)
     args.params = fixed
-    meta = {
-        "dataset": args.dataset, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
-        "dtype": str(X.dtype), "command": "python " + " ".join(sys.argv),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(), "machine": platform.machine(), "cpu_flags": cpu_flags(),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "cache")},
-    }
+    meta = {**run_meta(args.dataset, X),
+            "settings": {k: v for k, v in vars(args).items() if k not in ("out", "cache")}}
     md = (f"{args.dataset} ({X.shape[0]} x {X.shape[1]}, {X.dtype}), seeds {args.seeds}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"CPU flags: {meta['cpu_flags']}\n\n"

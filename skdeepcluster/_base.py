@@ -271,8 +271,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         ae = getattr(ae, "estimator", ae)  # sklearn.frozen.FrozenEstimator
         if ae is None:
             ae = AutoEncoder(
-                hidden_dims=resolve_hidden_dims(self.hidden_dims, len(X)),
-                latent_dim=self.latent_dim,
+                hidden_dims=self.hidden_dims, latent_dim=self.latent_dim,
                 max_epochs=self.pretrain_epochs, batch_size=self.batch_size,
                 lr=self.pretrain_lr, loss=loss, mixed_precision=self.mixed_precision,
                 device=device, random_state=seed, verbose=self.verbose,
