@@ -170,6 +170,11 @@ PRETRAINING_LOSS = {"ae_mse_kmeans": "squared_error", "ae_bce_kmeans": "binary_c
 AE_KMEANS_METHODS = ("ae_kmeans", "ae_mse_kmeans", "ae_bce_kmeans")
 
 
+def epochs_arg(value):
+    """``--pretrain-epochs``: an int or "auto"."""
+    return value if value == "auto" else int(value)
+
+
 def pretrained(X, seed, args, loss="auto"):
     """The seed's pretrained AutoEncoder and its cost, from the cache when present."""
     ae = AutoEncoder(max_epochs=args.pretrain_epochs, lr=args.pretrain_lr, loss=loss,
@@ -307,7 +312,9 @@ def main(argv=None):
     p.add_argument("--data-home", default=None)
     p.add_argument("--methods", nargs="+", default=["kmeans", "ae_kmeans", "dec", "idec"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--pretrain-epochs", type=int, default=100)
+    p.add_argument("--pretrain-epochs", type=epochs_arg, default="auto",
+                   help="AutoEncoder max_epochs: an int or 'auto' (the default, as the "
+                        "estimators)")
     p.add_argument("--pretrain-lr", default="auto", type=lambda v: v if v == "auto" else float(v))
     p.add_argument("--pretrain-optimizer", default="auto")
     p.add_argument("--mixed-precision", default="auto",

@@ -12,6 +12,7 @@ from ._base import (
     in_unit_interval,
     resolve_batch_size,
     resolve_hidden_dims,
+    resolve_pretrain_epochs,
 )
 from ._losses import ELEMENTWISE_RECONSTRUCTION_LOSSES, row_reconstruction_loss
 from ._training import OPTIMIZERS, DeepNet, as_tensor, history_records, make_net, to_numpy
@@ -71,8 +72,11 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         network).
     latent_dim : int, default=10
         Dimension of the embedding.
-    max_epochs : int, default=100
-        Passes over the data.
+    max_epochs : int or "auto", default="auto"
+        Passes over the data. ``"auto"``: 100, or fewer for large data, so that training
+        takes at most 14,000 gradient steps (from about 36,000 samples at batch size
+        256 on; 52 epochs for 70,000 samples): an epoch of large data is already many
+        steps, and the length of a fit grows with the number of steps.
     batch_size : int or "auto", default="auto"
         Samples per gradient step. ``"auto"``: 256 for 5,000 samples or more, 64 for
         fewer (more gradient steps per pass over small data).
@@ -111,7 +115,10 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
     Attributes
     ----------
     net_ : skorch.NeuralNet
-        The trained skorch net.
+        The trained skorch net. ``net_.forward(X)`` returns ``(reconstruction,
+        embedding)`` as tensors, rows in the order of ``X``; ``net_.predict(X)`` the
+        reconstruction as an array (for data in [0, 1] with the cross-entropy loss:
+        logits, see :meth:`inverse_transform`).
     module_ : torch.nn.Module
         The trained :class:`~skdeepcluster.nn.AutoEncoderModule`.
     device_ : torch.device
@@ -146,13 +153,13 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         **_BaseDeep._parameter_constraints,
         "hidden_dims": [tuple, list, StrOptions({"auto"})],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "loss": [StrOptions({"auto", *ELEMENTWISE_RECONSTRUCTION_LOSSES})],
         "optimizer": [StrOptions({"auto", *OPTIMIZERS})],
     }
 
-    def __init__(self, hidden_dims="auto", latent_dim=10, max_epochs=100,
+    def __init__(self, hidden_dims="auto", latent_dim=10, max_epochs="auto",
                  batch_size="auto", lr="auto", loss="auto", optimizer="auto",
                  mixed_precision="auto", device="auto", random_state=None, verbose=0,
                  callbacks=None):
@@ -193,19 +200,20 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
 
     def _fit(self, X, device, seed):
         optimizer, optimizer_kwargs, lr, _ = resolve_optimizer(self.optimizer, self.lr, X)
+        batch_size = resolve_batch_size(self.batch_size, len(X))
+        max_epochs = resolve_pretrain_epochs(self.max_epochs, len(X), batch_size)
         net = make_net(
             _AutoEncoderNet, AutoEncoderModule,
             dict(n_features=X.shape[1],
                  hidden_dims=resolve_hidden_dims(self.hidden_dims, len(X)),
                  latent_dim=self.latent_dim, loss=resolve_loss(self.loss, X)),
             optimizer=optimizer, lr=lr, optimizer_kwargs=optimizer_kwargs,
-            max_epochs=self.max_epochs, batch_size=resolve_batch_size(self.batch_size, len(X)),
-            device=device,
+            max_epochs=max_epochs, batch_size=batch_size, device=device,
             seed=seed, verbose=self.verbose, callbacks=self.callbacks,
             mixed_precision=self.mixed_precision,
         )
         net.initialize()
-        if self.max_epochs > 0:
+        if max_epochs > 0:
             net.partial_fit(as_tensor(X, device, net.dtype))
         return {"net_": net, "history_": history_records(net), "n_iter_": len(net.history)}
 

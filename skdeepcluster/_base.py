@@ -1,6 +1,7 @@
 """Base classes: validation, devices, seeding, the fit skeleton and batched inference."""
 
 import copy
+import math
 from abc import abstractmethod
 from numbers import Integral, Real
 
@@ -22,6 +23,7 @@ from ._training import (
     as_tensor,
     draw_seed,
     forward_chunks,
+    interruptible,
     resolve_device,
     seeded,
     to_numpy,
@@ -64,6 +66,26 @@ def resolve_batch_size(batch_size, n_samples):
     if isinstance(batch_size, str) and batch_size == "auto":
         return _BATCH_SIZE[_size(n_samples)]
     return batch_size
+
+
+#: Gradient steps that ``max_epochs="auto"`` (:class:`AutoEncoder`) and
+#: ``pretrain_epochs="auto"`` (the clusterers) allow the pretraining, in at most
+#: :data:`PRETRAIN_MAX_EPOCHS` epochs.
+PRETRAIN_STEPS = 14_000
+
+#: Epochs of the ``"auto"`` pretraining length on data too small to reach
+#: :data:`PRETRAIN_STEPS` gradient steps sooner.
+PRETRAIN_MAX_EPOCHS = 100
+
+
+def resolve_pretrain_epochs(epochs, n_samples, batch_size):
+    """``"auto"``: :data:`PRETRAIN_MAX_EPOCHS` epochs, or fewer where that many would
+    exceed :data:`PRETRAIN_STEPS` gradient steps of ``batch_size`` samples (large
+    data: each epoch is many steps already)."""
+    if isinstance(epochs, str) and epochs == "auto":
+        steps_per_epoch = math.ceil(n_samples / batch_size)
+        return min(PRETRAIN_MAX_EPOCHS, math.ceil(PRETRAIN_STEPS / steps_per_epoch))
+    return epochs
 
 
 def in_unit_interval(X):
@@ -119,7 +141,7 @@ class _BaseDeep(BaseEstimator):
             self._check_fit_data(X)
             device = resolve_device(self.device)
             seed = draw_seed(self.random_state)
-            with seeded(seed, device):
+            with interruptible(), seeded(seed, device):
                 fitted = self._fit(X, device, seed)
         except BaseException:
             for k in ("n_features_in_", "feature_names_in_"):
@@ -240,7 +262,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "hidden_dims": [tuple, list, StrOptions({"auto"})],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "pretrain_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],

@@ -115,8 +115,10 @@ class DCNClusterer(BaseDeepClusterer):
         paper's and the official code's conventions). Larger values make the embedding
         more k-means friendly at the cost of reconstruction; 0 only fine-tunes the
         autoencoder.
-    pretrain_epochs : int, default=100
+    pretrain_epochs : int or "auto", default="auto"
         Epochs of autoencoder pretraining (ignored when ``autoencoder`` is fitted).
+        ``"auto"``: 100, or fewer for large data so that pretraining takes at most
+        14,000 gradient steps (see :class:`AutoEncoder`'s ``max_epochs``).
     max_epochs : int, default=50
         Maximum passes over the data in the clustering phase.
     batch_size : int or "auto", default="auto"
@@ -191,6 +193,8 @@ class DCNClusterer(BaseDeepClusterer):
         changed over the epoch), ``dur``.
     net_ : skorch.NeuralNet
         The trained skorch net; ``module_`` is its module (the autoencoder).
+        ``net_.forward(X)`` returns ``(reconstruction, embedding)`` as tensors, rows in
+        the order of ``X``; ``net_.predict(X)`` the reconstruction as an array.
     device_ : torch.device
         The device the model was trained on.
     n_features_in_ : int
@@ -234,7 +238,7 @@ class DCNClusterer(BaseDeepClusterer):
     }
 
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
-                 lam=0.05, pretrain_epochs=100, max_epochs=50, batch_size="auto", lr=1e-4,
+                 lam=0.05, pretrain_epochs="auto", max_epochs=50, batch_size="auto", lr=1e-4,
                  optimizer="adam", pretrain_lr="auto", initial_count=100,
                  kmeans_interval=None, tol=1e-3, n_init=20, autoencoder=None, memory=None,
                  mixed_precision="auto", device="auto", random_state=None, verbose=0,

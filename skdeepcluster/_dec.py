@@ -69,8 +69,10 @@ class DECClusterer(BaseDeepClusterer):
         dropped); ``> 0`` is IDEC (the paper uses 0.1).
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel.
-    pretrain_epochs : int, default=100
+    pretrain_epochs : int or "auto", default="auto"
         Epochs of autoencoder pretraining (ignored when ``autoencoder`` is fitted).
+        ``"auto"``: 100, or fewer for large data so that pretraining takes at most
+        14,000 gradient steps (see :class:`AutoEncoder`'s ``max_epochs``).
     max_epochs : int, default=100
         Maximum passes over the data in the clustering phase.
     batch_size : int or "auto", default="auto"
@@ -138,7 +140,10 @@ class DECClusterer(BaseDeepClusterer):
         One record per target update: ``train_loss``, ``delta_label`` (fraction of
         labels changed since the previous update), ``dur``.
     net_ : skorch.NeuralNet
-        The trained skorch net; ``module_`` is its module.
+        The trained skorch net; ``module_`` is its module. ``net_.forward(X)`` returns
+        ``(q, reconstruction, embedding)`` as tensors, rows in the order of ``X``
+        (``reconstruction`` is None for DEC); ``net_.predict(X)`` the soft assignments
+        ``q`` as an array.
     device_ : torch.device
         The device the model was trained on.
     n_features_in_ : int
@@ -176,7 +181,7 @@ class DECClusterer(BaseDeepClusterer):
     }
 
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
-                 gamma=0.0, alpha=1.0, pretrain_epochs=100, max_epochs=100, batch_size="auto",
+                 gamma=0.0, alpha=1.0, pretrain_epochs="auto", max_epochs=100, batch_size="auto",
                  lr="auto", optimizer="auto", pretrain_lr="auto", update_interval=None,
                  tol=1e-3, n_init=20, autoencoder=None, memory=None, mixed_precision="auto",
                  device="auto", random_state=None, verbose=0, callbacks=None):

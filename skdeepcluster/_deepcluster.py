@@ -267,6 +267,8 @@ class DeepClusterClusterer(BaseDeepClusterer):
     net_ : skorch.NeuralNet
         The trained skorch net; ``module_`` is its module (``module_.features`` is the
         backbone, ``module_.head`` the last pseudo-label classifier).
+        ``net_.forward(X)`` returns the head's logits over the pseudo-labels of the
+        last epoch, rows in the order of ``X``.
     device_ : torch.device
         The device the model was trained on.
     n_features_in_ : int

@@ -8,6 +8,7 @@ inference.
 
 import copy
 import math
+import signal
 import threading
 import warnings
 from contextlib import contextmanager
@@ -178,6 +179,53 @@ def _map_outputs(out, fn):
     return out
 
 
+class StopTraining(Exception):
+    """Raised by a net's hook to end ``partial_fit`` early because training converged.
+
+    The engine's own way to stop (never ``KeyboardInterrupt``, which is the user's).
+    """
+
+
+_interrupt = threading.local()
+
+
+def _sigint_received():
+    return getattr(_interrupt, "received", False)
+
+
+@contextmanager
+def interruptible():
+    """Let Ctrl-C (SIGINT) stop a fit, whatever skorch's conventions.
+
+    skorch's ``partial_fit`` treats every ``KeyboardInterrupt`` as "stop training and
+    return" (its ``EarlyStopping`` raises one). Inside this context a SIGINT is recorded
+    before the previous handler (by default, Python's, which raises ``KeyboardInterrupt``)
+    runs, so :meth:`DeepNet.partial_fit` re-raises a user's interrupt and only swallows a
+    ``KeyboardInterrupt`` that a callback raised on purpose. Signal handlers can only be
+    set in the main thread; elsewhere (and where SIGINT is ignored) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):  # SIG_IGN, SIG_DFL or set outside Python
+        yield
+        return
+    outer = _sigint_received()
+
+    def handler(signum, frame):
+        _interrupt.received = True
+        previous(signum, frame)
+
+    _interrupt.received = False
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _interrupt.received = outer
+
+
 class _TensorData:
     """The training data as tensors: what ``get_dataset`` returns."""
 
@@ -235,6 +283,22 @@ class BatchStream:
             yield batch
 
 
+class _OrderedBatches:
+    """The rows of ``data`` in order, ``batch_size`` at a time (for eval-mode passes)."""
+
+    def __init__(self, data, batch_size):
+        self.data, self.batch_size = data, batch_size
+
+    def __len__(self):
+        return math.ceil(len(self.data) / self.batch_size)
+
+    def __iter__(self):
+        X, y = self.data.X, self.data.y
+        for start in range(0, len(X), self.batch_size):
+            stop = start + self.batch_size
+            yield X[start:stop], (None if y is None else y[start:stop])
+
+
 class DeepNet(NeuralNet):
     """The skorch net every estimator trains with.
 
@@ -278,9 +342,28 @@ class DeepNet(NeuralNet):
         return _TensorData(as_tensor(X, self.device, self.dtype),
                            None if y is None else as_tensor(y, self.device))
 
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train for ``max_epochs`` more epochs (skorch's ``partial_fit``), except that a
+        user's Ctrl-C propagates (see :func:`interruptible`) and :class:`StopTraining`
+        ends training quietly."""
+        if not self.initialized_:
+            self.initialize()
+        routing_method = fit_params.pop("_routing_method", "partial_fit")
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            self.fit_loop(X, y, _routing_method=routing_method, **fit_params)
+        except StopTraining:
+            pass
+        except KeyboardInterrupt:
+            if _sigint_received():
+                raise
+            # A callback's request to stop (skorch's EarlyStopping raises this).
+        self.notify("on_train_end", X=X, y=y)
+        return self
+
     def get_iterator(self, dataset, training=False):
-        if not training:
-            return BatchStream(dataset, self.batch_size, torch.Generator().manual_seed(0))
+        if not training:  # in order, so that predict/forward rows line up with X
+            return _OrderedBatches(dataset, self.batch_size)
         stream = getattr(self, "_stream", None)
         if stream is None or stream.data is not dataset:
             stream = BatchStream(dataset, self.batch_size,
@@ -288,6 +371,23 @@ class DeepNet(NeuralNet):
                                  self.batches_per_epoch)
             self._stream = stream
         return stream
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        """skorch's ``forward_iter``, keeping ``None`` outputs (DEC has no decoder)."""
+        dataset = self.get_dataset(X)
+        for batch in self.get_iterator(dataset, training=training):
+            out = self.evaluation_step(batch, training=training)
+            yield _map_outputs(out, lambda t: t.to(device))
+
+    def forward(self, X, training=False, device="cpu"):
+        """The module's output on ``X`` in eval mode (by default), rows in the order of
+        ``X``; for a module with several outputs a tuple (``None`` where the module
+        returns ``None``)."""
+        outs = list(self.forward_iter(X, training=training, device=device))
+        if outs and isinstance(outs[0], tuple):
+            return tuple(None if parts[0] is None else torch.cat(parts)
+                         for parts in zip(*outs))
+        return torch.cat(outs)
 
     def infer(self, x, **fit_params):
         x = to_tensor(x, device=self.device)

@@ -23,6 +23,7 @@ from ._base import (
 from ._training import (
     BatchStream,
     DeepNet,
+    StopTraining,
     _TensorData,
     all_finite,
     forward_chunks,
@@ -107,7 +108,7 @@ class _VaDENet(DeepNet):
 
     def on_epoch_begin(self, net, **kwargs):
         if self._converged:
-            raise KeyboardInterrupt  # skorch's way to stop training (as EarlyStopping)
+            raise StopTraining
         super().on_epoch_begin(net, **kwargs)
 
     def on_epoch_end(self, net, **kwargs):
@@ -201,8 +202,10 @@ class VaDEClusterer(BaseDeepClusterer):
         as the paper does); ``"gaussian"`` is an isotropic Gaussian whose variance is
         learned with the rest. ``"auto"`` picks Bernoulli when every value of ``X`` lies
         in [0, 1], Gaussian otherwise.
-    pretrain_epochs : int, default=100
+    pretrain_epochs : int or "auto", default="auto"
         Epochs of autoencoder pretraining (ignored when ``autoencoder`` is fitted).
+        ``"auto"``: 100, or fewer for large data so that pretraining takes at most
+        14,000 gradient steps (see :class:`AutoEncoder`'s ``max_epochs``).
     max_epochs : int, default=100
         Maximum passes over the data in the clustering phase.
     batch_size : int or "auto", default="auto"
@@ -288,7 +291,9 @@ class VaDEClusterer(BaseDeepClusterer):
         ``delta_label`` (fraction of labels changed over the epoch), ``dur``, ...
     net_ : skorch.NeuralNet
         The trained skorch net; ``module_`` is its
-        :class:`~skdeepcluster.nn.VaDEModule`.
+        :class:`~skdeepcluster.nn.VaDEModule`. ``net_.forward(X)`` returns
+        ``(decoder output, mu, log_var, z)`` as tensors (eval mode: ``z = mu``), rows
+        in the order of ``X``.
     device_ : torch.device
         The device the model was trained on.
     n_features_in_ : int
@@ -332,7 +337,7 @@ class VaDEClusterer(BaseDeepClusterer):
     }
 
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
-                 likelihood="auto", pretrain_epochs=100, max_epochs=100, batch_size="auto",
+                 likelihood="auto", pretrain_epochs="auto", max_epochs=100, batch_size="auto",
                  lr=5e-4, prior_lr=5e-5, pretrain_lr="auto", tol=1e-3, n_init=20,
                  autoencoder=None, memory=None, mixed_precision="auto", device="auto",
                  random_state=None, verbose=0, callbacks=None):

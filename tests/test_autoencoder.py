@@ -262,6 +262,28 @@ def test_auto_settings_follow_the_number_of_samples(n_samples, hidden, batch, op
     assert ae.net_.optimizer is torch.optim.Adam
 
 
+@pytest.mark.parametrize("n_samples, batch_size, epochs", [
+    (1797, 64, 100), (9298, 256, 100), (35_840, 256, 100), (40_000, 256, 90),
+    (70_000, 256, 52), (1_000_000, 256, 4),
+])
+def test_auto_pretraining_length_caps_the_gradient_steps(n_samples, batch_size, epochs):
+    from skdeepcluster._base import PRETRAIN_STEPS, resolve_pretrain_epochs
+
+    assert resolve_pretrain_epochs("auto", n_samples, batch_size) == epochs
+    steps = epochs * -(-n_samples // batch_size)
+    assert epochs == 100 or steps - -(-n_samples // batch_size) < PRETRAIN_STEPS <= steps
+    assert resolve_pretrain_epochs(7, n_samples, batch_size) == 7
+
+
+def test_auto_max_epochs_is_what_the_fit_runs(monkeypatch):
+    import skdeepcluster._base as base
+
+    X = np.random.RandomState(0).rand(100, 4).astype(np.float32)
+    monkeypatch.setattr(base, "PRETRAIN_STEPS", 15)  # 7 batches of 16 per epoch
+    ae = AutoEncoder(**{**TINY, "batch_size": 16}).fit(X)
+    assert ae.max_epochs == "auto" and ae.n_iter_ == len(ae.history_) == 3
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_mixed_precision_follows_native_bf16(X, native, monkeypatch):
     from skdeepcluster import _training
