@@ -1,4 +1,4 @@
-"""Command-line interface: ``skdeepcluster demo`` and ``skdeepcluster fit``.
+"""Command-line interface: ``skdeepcluster demo``, ``fit`` and ``fetch``.
 
 ``python -m skdeepcluster`` and the ``skdeepcluster`` console script both call
 :func:`main`; with no arguments they run the demo.
@@ -7,6 +7,7 @@
 import argparse
 import os
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -17,9 +18,41 @@ examples:
   skdeepcluster demo --quick              the same, tiny and fast (a smoke test)
   skdeepcluster fit data.csv --n-clusters 10 --output labels.csv
   skdeepcluster fit data.npy --n-clusters 10 --method idec > labels.txt
+  skdeepcluster fit data.npy -k 10 --method vade --embedding embedding.npy
+  skdeepcluster fetch mnist               download MNIST into the data directory
 
 Run 'skdeepcluster COMMAND --help' for the options of a command.
 """
+
+_FIT_EPILOG = """\
+examples:
+  skdeepcluster fit data.csv -k 10 --output labels.csv
+  skdeepcluster fit data.npy -k 10 --method idec > labels.txt
+  skdeepcluster fit data.npy -k 10 --method dcn --epochs 20 --embedding embedding.npy
+  skdeepcluster fit data.npy -k 10 --method vade --pretrain-epochs 50
+  skdeepcluster fit mnist.npy -k 10 --method deepcluster --image-shape 1,28,28
+
+Options left out keep the estimator's default (shown for each option).
+"""
+
+_FETCH_EPILOG = """\
+examples:
+  skdeepcluster fetch mnist                 into $SKDEEPCLUSTER_DATA or ~/skdeepcluster_data
+  skdeepcluster fetch usps --data-home ./data
+  skdeepcluster fetch mnist --base-url https://example.org/mnist/     from a mirror
+  skdeepcluster fetch usps --offline        only check the files already there
+
+Downloads need the optional dependency pooch: pip install "skdeepcluster[fetch]".
+"""
+
+# --method: (display name, parameters it fixes); the classes are in _estimator_class.
+_METHODS = {
+    "dec": ("DEC", {"gamma": 0.0}),
+    "idec": ("IDEC", {"gamma": 0.1}),
+    "dcn": ("DCN", {}),
+    "vade": ("VaDE", {}),
+    "deepcluster": ("DeepCluster", {}),
+}
 
 # Demo settings: the full demo uses the estimators' defaults (what a user's one-liner
 # gets; on digits the "auto" settings pick the small-data recipe); the quick one is a
@@ -32,7 +65,18 @@ _DEMO_SETTINGS = {
 
 
 class CLIError(Exception):
-    """A problem with the user's input: reported as one line, exit status 2."""
+    """A problem reported as one line: exit status 2 (invalid input) unless ``status``."""
+
+    def __init__(self, message, status=2):
+        super().__init__(message)
+        self.status = status
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 # -- argument parsing ------------------------------------------------------------------
@@ -70,6 +114,19 @@ def _int_tuple(text):
     return dims
 
 
+def _image_shape(text):
+    """``--image-shape C,H,W``: three positive integers."""
+    try:
+        shape = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected three comma-separated positive integers CHANNELS,HEIGHT,WIDTH "
+            f"such as 1,28,28, got {text!r}")
+    return shape
+
+
 def _mixed_precision(text):
     """``--mixed-precision`` values: ``auto``, ``on`` or ``off``."""
     values = {"auto": "auto", "on": True, "off": False}
@@ -97,14 +154,31 @@ def _add_common(parser):
         help="print one line per epoch (-vv: also progress bars)")
 
 
+def _estimator_class(method):
+    from . import DCNClusterer, DECClusterer, DeepClusterClusterer, VaDEClusterer
+
+    return {"dec": DECClusterer, "idec": DECClusterer, "dcn": DCNClusterer,
+            "vade": VaDEClusterer, "deepcluster": DeepClusterClusterer}[method]
+
+
+def _method_defaults(param):
+    """``"dec/idec 100, dcn 50, ..."``: each method's default of ``param``."""
+    values = {}
+    for method in _METHODS:
+        params = _estimator_class(method)().get_params()
+        if param in params:
+            values.setdefault(str(params[param]), []).append(method)
+    return ", ".join(f"{'/'.join(methods)} {value}" for value, methods in values.items())
+
+
 def build_parser():
     """The argument parser of the ``skdeepcluster`` command."""
-    from . import DECClusterer, __version__
+    from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="skdeepcluster",
-        description="Deep clustering (DEC, IDEC) with the scikit-learn API. "
-                    "Without a command, runs the demo.",
+        description="Deep clustering (DEC, IDEC, DCN, VaDE, DeepCluster) with the "
+                    "scikit-learn API. Without a command, runs the demo.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version",
@@ -126,38 +200,79 @@ def build_parser():
 
     fit = sub.add_parser(
         "fit", help="cluster the rows of a CSV or .npy file and write their labels",
-        description="Fit DEC (or IDEC) on the rows of INPUT and write one cluster label "
-                    "per row, one per line. INPUT is a .npy file holding a 2-D numeric "
-                    "array, or a comma-separated text file of numbers (a header line is "
-                    "detected and skipped). The data is used as given: scale it first "
-                    "(e.g. to [0, 1] or to zero mean and unit variance).",
+        description=textwrap.fill(
+            "Fit a deep clusterer (--method) on the rows of INPUT and write one cluster "
+            "label per row, one per line. INPUT is a .npy file holding a 2-D numeric "
+            "array, or a comma-separated text file of numbers (a header line is detected "
+            "and skipped). The data is used as given: scale it first (e.g. to [0, 1] or "
+            "to zero mean and unit variance).", 79),
+        epilog=_FIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("input", metavar="INPUT", help="a .npy file or a CSV file")
     fit.add_argument("-k", "--n-clusters", type=_positive_int, required=True,
                      metavar="K", help="number of clusters")
-    fit.add_argument("--method", choices=("dec", "idec"), default="dec",
-                     help="DEC, or IDEC (DEC that keeps a reconstruction loss, "
-                          "gamma=0.1) (default: %(default)s)")
+    fit.add_argument("--method", choices=tuple(_METHODS), default="dec",
+                     help="dec: DECClusterer; idec: DEC that keeps a reconstruction loss "
+                          "(gamma=0.1); dcn: DCNClusterer; vade: VaDEClusterer; "
+                          "deepcluster: DeepClusterClusterer (no autoencoder; with "
+                          "--image-shape, a conv net on images) (default: %(default)s)")
     fit.add_argument("-o", "--output", metavar="FILE",
                      help="where to write the labels (default: standard output)")
-    # Unset network/training options keep DECClusterer's defaults (shown in --help).
-    defaults = DECClusterer().get_params()
+    fit.add_argument("--embedding", metavar="FILE.npy",
+                     help="also write the learned embedding, transform(INPUT), as a .npy "
+                          "array (one row per input row)")
+    # Unset network/training options keep the estimator's defaults (shown in --help).
     fit.add_argument("--epochs", type=_non_negative_int, metavar="N",
-                     help="maximum epochs of the clustering phase "
-                          f"(default: {defaults['max_epochs']})")
+                     help="maximum epochs of the clustering phase (for deepcluster, of "
+                          f"training) (default: {_method_defaults('max_epochs')})")
     fit.add_argument("--pretrain-epochs", type=_non_negative_int, metavar="N",
-                     help=f"epochs of autoencoder pretraining "
-                          f"(default: {defaults['pretrain_epochs']})")
+                     help="epochs of autoencoder pretraining; not for deepcluster "
+                          f"(default: {_method_defaults('pretrain_epochs')})")
     fit.add_argument("--hidden-dims", type=_int_tuple, metavar="H1,H2,...",
-                     help="widths of the encoder's hidden layers (default: auto: 500,500,2000 "
-                          "for 5,000 rows or more, 256,256,512 for fewer)")
+                     help="widths of the encoder's hidden layers, or with --image-shape "
+                          "the channels of the conv blocks (default: auto: 500,500,2000 "
+                          "for 5,000 rows or more, 256,256,512 for fewer; deepcluster: "
+                          "500,500,2000, conv 32,64,128)")
     fit.add_argument("--latent-dim", type=_positive_int, metavar="D",
-                     help=f"dimension of the embedding (default: {defaults['latent_dim']})")
+                     help="dimension of the embedding "
+                          f"(default: {_method_defaults('latent_dim')})")
     fit.add_argument("--batch-size", type=_positive_int, metavar="B",
                      help="samples per gradient step (default: auto: 256 for 5,000 rows or "
-                          "more, 64 for fewer)")
+                          "more, 64 for fewer; deepcluster 256)")
+    fit.add_argument("--image-shape", type=_image_shape, metavar="C,H,W",
+                     help="deepcluster only: the rows are flattened images of this shape "
+                          "(channels, height, width; e.g. 1,28,28 for MNIST): train a conv "
+                          "net with augmentation (default: none, an MLP)")
+    n_pseudo = _estimator_class("deepcluster")().n_pseudo_clusters
+    fit.add_argument("--n-pseudo-clusters", type=_positive_int, metavar="K",
+                     help="deepcluster only: clusters of the pseudo-labels during training "
+                          f"(default: {n_pseudo})")
     _add_common(fit)
     fit.set_defaults(handler=_run_fit)
+
+    fetch = sub.add_parser(
+        "fetch", help="download MNIST or USPS into the data directory",
+        description=textwrap.fill(
+            "Download a dataset once into the data directory (--data-home, else "
+            "$SKDEEPCLUSTER_DATA, else ~/skdeepcluster_data), check it against its "
+            "published checksums and print its size. Files already there are checked and "
+            "not downloaded again; fetch_mnist / fetch_usps (and load_mnist / load_usps) "
+            "of skdeepcluster.datasets then read them.", 79),
+        epilog=_FETCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fetch.add_argument("dataset", choices=("mnist", "usps"), help="the dataset")
+    fetch.add_argument("--data-home", metavar="DIR",
+                       help="the data directory (default: $SKDEEPCLUSTER_DATA or "
+                            "~/skdeepcluster_data)")
+    fetch.add_argument("--base-url", metavar="URL", action="append",
+                       help="a directory URL holding the dataset's files, instead of the "
+                            "public sources (or $SKDEEPCLUSTER_MNIST_URL / "
+                            "$SKDEEPCLUSTER_USPS_URL); repeat it to try several in order")
+    fetch.add_argument("--offline", action="store_true",
+                       help="never download: fail unless the files are already there")
+    fetch.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress bar")
+    fetch.set_defaults(handler=_run_fetch)
     return parser
 
 
@@ -296,25 +411,60 @@ def load_data(path):
     return X
 
 
-def _run_fit(args, out):
-    from . import DECClusterer
+def build_estimator(args, n_features):
+    """The unfitted estimator ``skdeepcluster fit`` trains, from the parsed ``args``.
 
-    _check_device(args.device)
-    X = load_data(args.input)
-    if X.shape[0] < max(args.n_clusters, 2):
-        raise CLIError(f"{args.input}: {X.shape[0]} rows, but --n-clusters "
-                       f"{args.n_clusters} needs at least {max(args.n_clusters, 2)}.")
+    Options left unset keep the estimator's defaults; options that do not apply to
+    ``--method`` raise :class:`CLIError`.
+    """
+    method = args.method
+    if method == "deepcluster":
+        if args.pretrain_epochs is not None:
+            raise CLIError("--pretrain-epochs does not apply to --method deepcluster, "
+                           "which trains without an autoencoder.")
+    else:
+        for option, value in (("--image-shape", args.image_shape),
+                              ("--n-pseudo-clusters", args.n_pseudo_clusters)):
+            if value is not None:
+                raise CLIError(f"{option} applies to --method deepcluster only, not "
+                               f"{method}.")
+    if args.image_shape is not None and np.prod(args.image_shape) != n_features:
+        shape = ",".join(map(str, args.image_shape))
+        raise CLIError(f"--image-shape {shape} has {int(np.prod(args.image_shape))} "
+                       f"values per image, but {args.input} has {n_features} features "
+                       "per row.")
     if args.batch_size is not None and args.batch_size < 2:
         raise CLIError("--batch-size must be at least 2.")
     options = {"max_epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs,
                "hidden_dims": args.hidden_dims, "latent_dim": args.latent_dim,
-               "batch_size": args.batch_size}
-    model = DECClusterer(
-        n_clusters=args.n_clusters, gamma=0.1 if args.method == "idec" else 0.0,
-        mixed_precision=args.mixed_precision, device=args.device,
-        random_state=args.random_state, verbose=args.verbose,
-        **{k: v for k, v in options.items() if v is not None},
+               "batch_size": args.batch_size, "image_shape": args.image_shape,
+               "n_pseudo_clusters": args.n_pseudo_clusters}
+    return _estimator_class(method)(
+        n_clusters=args.n_clusters, mixed_precision=args.mixed_precision,
+        device=args.device, random_state=args.random_state, verbose=args.verbose,
+        **_METHODS[method][1], **{k: v for k, v in options.items() if v is not None},
     )
+
+
+def _check_writable(path, option):
+    """Fail before training, not after, when an output file cannot be created."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"cannot write {path} ({option}): no directory {directory}.")
+    if os.path.isdir(path):
+        raise CLIError(f"cannot write {path} ({option}): it is a directory.")
+
+
+def _run_fit(args, out):
+    _check_device(args.device)
+    for path, option in ((args.output, "--output"), (args.embedding, "--embedding")):
+        if path:
+            _check_writable(path, option)
+    X = load_data(args.input)
+    if X.shape[0] < max(args.n_clusters, 2):
+        raise CLIError(f"{args.input}: {X.shape[0]} rows, but --n-clusters "
+                       f"{args.n_clusters} needs at least {max(args.n_clusters, 2)}.")
+    model = build_estimator(args, X.shape[1])
     start = time.perf_counter()
     try:
         labels = model.fit(X).labels_
@@ -331,12 +481,41 @@ def _run_fit(args, out):
             raise CLIError(f"cannot write {args.output} ({exc}).") from None
     else:
         out.write(text)
+    written = f"; labels written to {args.output}" if args.output else ""
+    if args.embedding:
+        embedding = model.transform(X)
+        try:
+            with open(args.embedding, "wb") as f:  # exactly this name (no .npy added)
+                np.save(f, embedding)
+        except OSError as exc:
+            raise CLIError(f"cannot write {args.embedding} ({exc}).") from None
+        written += (f"; embedding ({embedding.shape[0]} x {embedding.shape[1]}) written "
+                    f"to {args.embedding}")
     sizes = np.bincount(labels, minlength=args.n_clusters)
-    print(f"{args.method.upper()}: {X.shape[0]} samples x {X.shape[1]} features -> "
+    print(f"{_METHODS[args.method][0]}: {X.shape[0]} samples x {X.shape[1]} features -> "
           f"{args.n_clusters} clusters (sizes {' '.join(map(str, sizes))}) in "
-          f"{elapsed:.1f} s on {model.device_}"
-          f"{'; labels written to ' + args.output if args.output else ''}.",
+          f"{elapsed:.1f} s on {model.device_}{written}.",
           file=sys.stderr)
+    return 0
+
+
+# -- fetch -------------------------------------------------------------------------------
+def _run_fetch(args, out):
+    from .datasets import fetch_mnist, fetch_usps, get_data_home
+    from .datasets._fetch import DownloadError
+
+    fetch = {"mnist": fetch_mnist, "usps": fetch_usps}[args.dataset]
+    data_home = get_data_home(args.data_home)
+    try:
+        bunch = fetch(data_home=data_home, base_url=args.base_url,
+                      download_if_missing=not args.offline, verbose=not args.quiet)
+    except (DownloadError, ImportError) as exc:  # the network, or pooch missing
+        raise CLIError(str(exc), status=1) from None
+    except (OSError, ValueError) as exc:  # missing offline, corrupt, bad --base-url
+        raise CLIError(str(exc)) from None
+    n, d = bunch.data.shape
+    print(f"{args.dataset.upper()}: {n} samples x {d} features ({bunch.train_size} "
+          f"train, {n - bunch.train_size} test) in {data_home}", file=out)
     return 0
 
 
@@ -353,8 +532,8 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 1 when training fails, 2 for invalid input (argparse's usage
-        errors also exit with 2).
+        0 on success, 1 when training or a download fails, 2 for invalid input
+        (argparse's usage errors also exit with 2, with a one-line message).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
@@ -367,8 +546,9 @@ def main(argv=None):
     try:
         return args.handler(args, sys.stdout)
     except CLIError as exc:
-        print(f"skdeepcluster {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        message = " ".join(str(exc).split())  # one line
+        print(f"skdeepcluster {args.command}: error: {message}", file=sys.stderr)
+        return exc.status
     except FloatingPointError as exc:  # training diverged; the message says what to do
         print(f"skdeepcluster {args.command}: training failed: {exc}", file=sys.stderr)
         return 1

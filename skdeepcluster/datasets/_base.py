@@ -1,7 +1,8 @@
 """Loaders for the benchmark image datasets used in deep clustering.
 
-Nothing is ever downloaded: the files must already be present in the data
-home directory (see :func:`get_data_home`).
+The loaders never download anything: the files must already be present in the
+data home directory (see :func:`get_data_home`). The fetchers (``_fetch.py``)
+download them there.
 """
 
 import gzip
@@ -231,15 +232,17 @@ def _not_found(dataset, data_home, looked_for, how_to):
         f"Looked for:\n{listing}\n"
         f"To fix this, {how_to} in that directory, or pass "
         f"data_home='/path/to/dir' to point to the directory holding them, "
-        f"or set the {_ENV_VAR} environment variable. skdeepcluster never "
-        "downloads data."
+        f"or set the {_ENV_VAR} environment variable. load_{dataset.lower()} never "
+        f"downloads data; fetch_{dataset.lower()}() downloads the public files into "
+        "the data directory."
     )
 
 
 def load_mnist(*, data_home=None, subset="all", return_X_y=False):
     """Load the MNIST handwritten digits dataset from local files.
 
-    Nothing is downloaded. The following files are searched for in
+    Nothing is downloaded (:func:`fetch_mnist` downloads the files into
+    ``data_home`` first). The following files are searched for in
     ``data_home``, in this order:
 
     1. ``mnist.npz``: an npz archive with keys ``X`` (n_samples, 784),
@@ -300,6 +303,10 @@ def load_mnist(*, data_home=None, subset="all", return_X_y=False):
     ValueError
         If ``subset`` is invalid or a data file is corrupt.
 
+    See Also
+    --------
+    fetch_mnist : Download the IDX files into ``data_home`` first, then load them.
+
     Examples
     --------
     >>> import numpy as np
@@ -334,7 +341,8 @@ def load_mnist(*, data_home=None, subset="all", return_X_y=False):
 def load_usps(*, data_home=None, subset="all", return_X_y=False):
     """Load the USPS handwritten digits dataset from a local file.
 
-    Nothing is downloaded. The file ``usps.npz`` is looked for in
+    Nothing is downloaded (:func:`fetch_usps` downloads the data and writes
+    ``usps.npz`` into ``data_home``). The file ``usps.npz`` is looked for in
     ``data_home``: an npz archive with keys ``X`` (n_samples, 256), ``y``
     (n_samples,) and ``train_size`` (integer scalar); rows
     ``[:train_size]`` form the official training split, the rest the test
@@ -388,6 +396,11 @@ def load_usps(*, data_home=None, subset="all", return_X_y=False):
         If ``usps.npz`` is not found.
     ValueError
         If ``subset`` is invalid or the data file is malformed.
+
+    See Also
+    --------
+    fetch_usps : Download USPS into ``data_home`` first (writing ``usps.npz``), then
+        load it.
 
     Examples
     --------
