@@ -5,7 +5,7 @@ The four deep clusterers and KMeans, side by side
 
 DEC, IDEC, DCN, VaDE and DeepCluster on the same data, scored against the true digits
 with accuracy (after the best matching of clusters to classes), NMI and ARI, with their
-fit times, and a confusion matrix per method.
+fit times, and a contingency matrix per method.
 
 DEC, IDEC, DCN and VaDE start from one autoencoder, pretrained once and passed to each
 with ``autoencoder=``: that is how to compare them fairly, and the pretraining is paid
@@ -22,10 +22,10 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-from sklearn.metrics.cluster import contingency_matrix
 
 from skdeepcluster import (AutoEncoder, DCNClusterer, DECClusterer, DeepClusterClusterer,
                            VaDEClusterer)
+from skdeepcluster.inspection import ContingencyMatrixDisplay
 from skdeepcluster.metrics import clustering_accuracy_score
 
 X, y = load_digits(return_X_y=True)
@@ -85,19 +85,17 @@ fig.tight_layout()
 plt.show()
 
 # %%
-# Confusion matrices: rows are true digits, columns the clusters, reordered by the
-# matching that defines the accuracy. Mass off the diagonal shows which digits a method
-# merges or splits.
-from scipy.optimize import linear_sum_assignment
-
+# Contingency matrices (:class:`~skdeepcluster.inspection.ContingencyMatrixDisplay`):
+# rows are true digits, columns the clusters, reordered by the matching that defines the
+# accuracy, so that the diagonal holds the correctly clustered digits. Mass off the
+# diagonal shows which digits a method merges or splits.
 fig, axes = plt.subplots(2, 3, figsize=(11, 7))
 for ax, name in zip(axes.ravel(), names):
-    C = contingency_matrix(y, results[name]["labels"])
-    _, columns = linear_sum_assignment(-C)
-    ax.imshow(C[:, columns], cmap="Blues")
-    ax.set_title(f"{name} (ACC {results[name]['ACC']:.2f})", fontsize=10)
-    ax.set_xticks([])
-    ax.set_yticks(range(10))
-    ax.set_ylabel("digit")
+    display = ContingencyMatrixDisplay.from_predictions(
+        y, results[name]["labels"], ax=ax, colorbar=False, text_kw={"fontsize": 6})
+    ax.set_title(f"{name} (ACC {display.accuracy:.2f})", fontsize=10)
+    ax.set_xlabel("cluster", fontsize=8)
+    ax.set_ylabel("digit", fontsize=8)
+    ax.tick_params(labelsize=7)
 fig.tight_layout()
 plt.show()

@@ -19,9 +19,9 @@ import time
 import matplotlib.pyplot as plt
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
-from sklearn.decomposition import PCA
 
 from skdeepcluster import AutoEncoder, DECClusterer
+from skdeepcluster.inspection import EmbeddingDisplay
 from skdeepcluster.metrics import clustering_accuracy_score
 
 X, y = load_digits(return_X_y=True)
@@ -47,19 +47,19 @@ t0 = time.perf_counter()
 dec = DECClusterer(n_clusters=10, autoencoder=autoencoder, random_state=0).fit(X)
 print(f"DEC clustering phase: {time.perf_counter() - t0:.1f} s, {dec.n_iter_} epochs")
 print(f"DEC: accuracy {clustering_accuracy_score(y, dec.labels_):.3f}")
-Z_after = dec.transform(X)
 
 # %%
-# The same PCA view of both embeddings. DEC sharpens the clusters: points move toward
-# their centre, and the clusters separate.
+# The same PCA view of both embeddings, drawn by
+# :class:`~skdeepcluster.inspection.EmbeddingDisplay`: ``from_estimator`` projects
+# ``transform(X)`` to 2-D and colours it by the true labels when given, else by the
+# estimator's clusters. DEC sharpens the clusters: points move toward their centre, and
+# the clusters separate.
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
-for ax, Z, colour, title in [
-    (axes[0], Z_before, y, "pretrained embedding (colour: true digit)"),
-    (axes[1], Z_after, dec.labels_, "after DEC (colour: DEC cluster)"),
-]:
-    P = PCA(n_components=2, random_state=0).fit_transform(Z)
-    ax.scatter(P[:, 0], P[:, 1], c=colour, cmap="tab10", s=6)
-    ax.set_title(title, fontsize=10)
+EmbeddingDisplay.from_estimator(autoencoder, X, y, ax=axes[0])
+axes[0].set_title("pretrained embedding (colour: true digit)", fontsize=10)
+EmbeddingDisplay.from_estimator(dec, X, ax=axes[1], legend=False)
+axes[1].set_title("after DEC (colour: DEC cluster)", fontsize=10)
+for ax in axes:
     ax.set_xticks([])
     ax.set_yticks([])
 fig.tight_layout()

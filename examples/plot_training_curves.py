@@ -22,6 +22,7 @@ from sklearn.datasets import load_digits
 
 from skdeepcluster import (AutoEncoder, DCNClusterer, DECClusterer, DeepClusterClusterer,
                            VaDEClusterer)
+from skdeepcluster.inspection import TrainingCurvesDisplay
 
 X, y = load_digits(return_X_y=True)
 X = (X / 16).astype("float32")
@@ -39,19 +40,16 @@ for model in models.values():
     model.fit(X)
 
 # %%
-# One column per method: the training loss (top) and the convergence signal (bottom).
+# One column per method: the training loss (top) and the convergence signal (bottom),
+# drawn by :class:`~skdeepcluster.inspection.TrainingCurvesDisplay` (``keys`` chooses the
+# records, ``ax`` the Axes; without them, every numeric record gets its own subplot).
 # DEC's loss rises at first although the clustering improves: it is the divergence from
 # a target distribution that is itself re-sharpened at every update.
 fig, axes = plt.subplots(2, 4, figsize=(13, 5.5), sharex=True)
 for col, (name, model) in enumerate(models.items()):
-    epochs = [h["epoch"] for h in model.history_]
-    axes[0, col].plot(epochs, [h["train_loss"] for h in model.history_])
-    axes[0, col].set_title(name)
     key = "nmi_previous" if name == "DeepCluster" else "delta_label"
-    points = [(h["epoch"], h[key]) for h in model.history_ if key in h]
-    axes[1, col].plot(*zip(*points), color="tab:orange")
-    axes[1, col].set_xlabel("epoch")
-    axes[1, col].set_ylabel(key)
-axes[0, 0].set_ylabel("train_loss")
+    TrainingCurvesDisplay.from_estimator(model, keys=["train_loss", key], ax=axes[:, col])
+    axes[0, col].set_title(name)
+    axes[0, col].set_xlabel("")
 fig.tight_layout()
 plt.show()

@@ -6,13 +6,14 @@ import pytest
 
 import skdeepcluster
 import skdeepcluster.datasets
+import skdeepcluster.inspection
 import skdeepcluster.metrics
 import skdeepcluster.nn
 
 PUBLIC = [
     getattr(module, name)
     for module in (skdeepcluster, skdeepcluster.metrics, skdeepcluster.datasets,
-                   skdeepcluster.nn)
+                   skdeepcluster.nn, skdeepcluster.inspection)
     for name in module.__all__
     if inspect.isclass(getattr(module, name)) or inspect.isfunction(getattr(module, name))
 ]

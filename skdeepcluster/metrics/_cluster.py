@@ -91,9 +91,24 @@ def clustering_accuracy_score(labels_true, labels_pred):
     n_samples = labels_true.shape[0]
     if n_samples == 0:
         return 1.0
+    contingency, rows, cols = _best_matching(labels_true, labels_pred)
+    return float(contingency[rows, cols].sum() / n_samples)
+
+
+def _best_matching(labels_true, labels_pred):
+    """The contingency matrix and its best one-to-one class/cluster matching.
+
+    Returns ``(contingency, rows, cols)``: ``contingency[i, j]`` counts the samples of
+    the ``i``-th class (sorted labels of ``labels_true``) in the ``j``-th cluster (sorted
+    labels of ``labels_pred``); class ``rows[k]`` is matched with cluster ``cols[k]``,
+    ``rows`` increasing, so that ``contingency[rows, cols].sum()`` is as large as
+    possible (the Hungarian algorithm). The labels must be checked, 1-D, of equal
+    non-zero length. :func:`clustering_accuracy_score` and
+    :class:`skdeepcluster.inspection.ContingencyMatrixDisplay` share this matching.
+    """
     contingency = contingency_matrix(labels_true, labels_pred)
     rows, cols = linear_sum_assignment(contingency, maximize=True)
-    return float(contingency[rows, cols].sum() / n_samples)
+    return contingency, rows, cols
 
 
 def _nmi_arithmetic(labels_true, labels_pred):
