@@ -15,7 +15,15 @@ from ._base import (
     resolve_pretrain_epochs,
 )
 from ._losses import ELEMENTWISE_RECONSTRUCTION_LOSSES, row_reconstruction_loss
-from ._training import OPTIMIZERS, DeepNet, as_tensor, history_records, make_net, to_numpy
+from ._training import (
+    OPTIMIZERS,
+    DeepNet,
+    as_tensor,
+    history_records,
+    make_net,
+    to_numpy,
+    train,
+)
 from .nn import AutoEncoderModule
 
 #: Default pretraining learning rate of each optimiser.
@@ -107,6 +115,19 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         ``"mps"`` or a :class:`torch.device`.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and shuffling. Global RNG state is never touched.
+    checkpoint : str, os.PathLike or None, default=None
+        Directory in which the fit keeps its state, so that ``fit`` called again on the
+        same data with the same parameters (after Ctrl-C, a crash or a killed process)
+        resumes where it stood, with the result of an uninterrupted fit on the CPU, and
+        returns a finished fit at once (see ``resumed_from_`` and the user guide). The
+        state is written every ``checkpoint_every`` epochs and at the end, atomically,
+        to ``<checkpoint>/AutoEncoder-<fingerprint>.ckpt``: one file per fingerprint of
+        the data and of the parameters other than ``checkpoint``, ``checkpoint_every``,
+        ``verbose`` and ``callbacks``, so that fits of other data or parameters (e.g. in
+        ``GridSearchCV``) never share it. Files are read with pickle: only use a
+        directory you trust.
+    checkpoint_every : int, default=1
+        Epochs between two writes of the checkpoint.
     verbose : int, default=0
         0: silent; 1: one line per epoch; 2: also progress bars.
     callbacks : list of skorch callbacks, default=None
@@ -127,6 +148,12 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         Per-epoch records (``train_loss``, ``dur``, ...).
     n_iter_ : int
         Number of epochs run.
+    resumed_from_ : dict or None
+        None when the fit ran from the start; otherwise where it resumed from its
+        ``checkpoint``: ``{"path": file, "stage": stage, "epoch": n}``, ``stage`` being
+        ``"pretraining"`` or ``"finished"`` (the file held a finished fit, returned as
+        it was) and ``n`` the epochs of that stage the file held. ``history_`` lists
+        every epoch, those run before the interruption included.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -161,8 +188,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
 
     def __init__(self, hidden_dims="auto", latent_dim=10, max_epochs="auto",
                  batch_size="auto", lr="auto", loss="auto", optimizer="auto",
-                 mixed_precision="auto", device="auto", random_state=None, verbose=0,
-                 callbacks=None):
+                 mixed_precision="auto", device="auto", random_state=None, checkpoint=None,
+                 checkpoint_every=1, verbose=0, callbacks=None):
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
         self.max_epochs = max_epochs
@@ -173,6 +200,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         self.mixed_precision = mixed_precision
         self.device = device
         self.random_state = random_state
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
         self.verbose = verbose
         self.callbacks = callbacks
 
@@ -198,7 +227,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         if self.loss == "binary_cross_entropy":
             check_unit_interval(X, "loss='binary_cross_entropy'", "loss='squared_error'")
 
-    def _fit(self, X, device, seed):
+    def _fit(self, X, device, seed, checkpoint=None):
         optimizer, optimizer_kwargs, lr, _ = resolve_optimizer(self.optimizer, self.lr, X)
         batch_size = resolve_batch_size(self.batch_size, len(X))
         max_epochs = resolve_pretrain_epochs(self.max_epochs, len(X), batch_size)
@@ -214,7 +243,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         )
         net.initialize()
         if max_epochs > 0:
-            net.partial_fit(as_tensor(X, device, net.dtype))
+            train(net, as_tensor(X, device, net.dtype), epochs=max_epochs,
+                  checkpoint=checkpoint, stage="pretraining",
+                  resume=None if checkpoint is None else checkpoint.resume("pretraining"))
         return {"net_": net, "history_": history_records(net), "n_iter_": len(net.history)}
 
     def transform(self, X):

@@ -2,6 +2,7 @@
 
 import copy
 import math
+import os
 from abc import abstractmethod
 from numbers import Integral, Real
 
@@ -17,6 +18,7 @@ from sklearn.base import (
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
+from ._checkpoint import Checkpoint
 from ._kmeans import assign_nonempty, nearest_center
 from ._training import (
     TRAIN_DTYPE,
@@ -111,10 +113,15 @@ def check_unit_interval(X, setting, alternative):
 class _BaseDeep(BaseEstimator):
     """What every estimator of the package shares.
 
-    Subclasses implement ``_fit(X, device, seed)`` returning a dict of fitted attributes;
-    ``_fit_validated`` sets them only when training succeeded, so a failed ``fit`` never
-    leaves a half-fitted (or corrupted) estimator behind. The trained skorch net is kept
-    as ``net_``; ``module_`` is its torch module.
+    Subclasses implement ``_fit(X, device, seed, checkpoint)`` returning a dict of
+    fitted attributes; ``_fit_validated`` sets them only when training succeeded, so a
+    failed ``fit`` never leaves a half-fitted (or corrupted) estimator behind. The
+    trained skorch net is kept as ``net_``; ``module_`` is its torch module.
+
+    With ``checkpoint`` set, ``_fit_validated`` opens the fit's checkpoint file (see
+    :mod:`skdeepcluster._checkpoint`): a finished fit's file gives the fitted
+    attributes at once; otherwise ``_fit`` receives the checkpoint, resumes from the
+    stage it holds and writes the next ones.
     """
 
     _parameter_constraints: dict = {
@@ -122,6 +129,8 @@ class _BaseDeep(BaseEstimator):
         "mixed_precision": ["boolean", StrOptions({"auto"})],
         "device": _DEVICE,
         "random_state": ["random_state"],
+        "checkpoint": [None, str, os.PathLike],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
         "callbacks": [list, tuple, None],
     }
@@ -130,25 +139,53 @@ class _BaseDeep(BaseEstimator):
         """Checks of the training data beyond ``validate_data`` (hook)."""
 
     @abstractmethod
-    def _fit(self, X, device, seed):
-        """Train on validated ``X`` and return the fitted attributes as a dict."""
+    def _fit(self, X, device, seed, checkpoint):
+        """Train on validated ``X`` and return the fitted attributes as a dict.
 
-    def _fit_validated(self, X):
+        ``checkpoint`` is None or the fit's
+        :class:`~skdeepcluster._checkpoint.Checkpoint`.
+        """
+
+    def _fit_validated(self, X, checkpoint=None):
+        """Validate ``X``, train and set the fitted attributes (only if training ends).
+
+        ``checkpoint`` is the checkpoint of an enclosing fit (a clusterer pretraining
+        its autoencoder keeps the pretraining epochs in its own file); by default this
+        estimator's own checkpoint, if it has one, is used.
+        """
         saved = {k: v for k, v in vars(self).items()
                  if k in ("n_features_in_", "feature_names_in_")}
+        nested = checkpoint is not None
         try:
             X = validate_data(self, X, dtype=_FIT_DTYPES, ensure_min_samples=2)
             self._check_fit_data(X)
             device = resolve_device(self.device)
             seed = draw_seed(self.random_state)
-            with interruptible(), seeded(seed, device):
-                fitted = self._fit(X, device, seed)
+            if not nested:
+                checkpoint = Checkpoint.open(self, X, device)
+                if checkpoint is not None:
+                    # A resumed fit goes on with the seed it started with (which
+                    # random_state=None drew afresh).
+                    seed = checkpoint.seed = (seed if checkpoint.seed is None
+                                              else checkpoint.seed)
+            finished = (None if nested or checkpoint is None
+                        else checkpoint.resume("finished"))
+            if finished is not None:
+                fitted = finished["fitted"]
+            else:
+                with interruptible(), seeded(seed, device):
+                    fitted = self._fit(X, device, seed, checkpoint)
+                if checkpoint is not None and not nested:
+                    checkpoint.save("finished", {"fitted": fitted,
+                                                 "epoch": fitted.get("n_iter_", 0)})
         except BaseException:
             for k in ("n_features_in_", "feature_names_in_"):
                 vars(self).pop(k, None)
             vars(self).update(saved)
             raise
-        fitted["device_"] = device
+        fitted = dict(fitted, device_=device)
+        fitted["resumed_from_"] = (None if nested or checkpoint is None
+                                   else checkpoint.resumed_from())
         vars(self).update(fitted)
         return self
 
@@ -198,9 +235,24 @@ class _BaseDeep(BaseEstimator):
         return tags
 
 
-def _fit_autoencoder(autoencoder, X):
-    """Fit and return ``autoencoder`` (a module-level function so joblib can cache it)."""
-    return autoencoder.fit(X)
+def _fit_autoencoder(autoencoder, X, checkpoint=None):
+    """Fit and return ``autoencoder`` (a module-level function so joblib can cache it).
+
+    ``checkpoint``, an enclosing fit's (left out of joblib's cache key), receives the
+    pretraining epochs.
+    """
+    if checkpoint is None:
+        return autoencoder.fit(X)
+    autoencoder._validate_params()
+    return autoencoder._fit_validated(X, checkpoint=checkpoint)
+
+
+def autoencoder_kwargs(module):
+    """``AutoEncoderModule`` arguments that rebuild the architecture of ``module``."""
+    linears = [m for m in module.encoder if isinstance(m, torch.nn.Linear)]
+    return dict(n_features=linears[0].in_features,
+                hidden_dims=tuple(m.out_features for m in linears[:-1]),
+                latent_dim=linears[-1].out_features, loss=module.loss)
 
 
 class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin,
@@ -214,9 +266,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
     It is not meant to be instantiated and takes no parameters of its own; the
     subclasses share ``n_clusters``, ``hidden_dims``, ``latent_dim``, ``max_epochs``,
     ``tol``, ``batch_size``, ``mixed_precision``, ``device``, ``random_state``,
-    ``verbose`` and ``callbacks``, and those that pretrain an autoencoder also
-    ``pretrain_epochs``, ``pretrain_lr``, ``autoencoder`` and ``memory`` (see each
-    subclass for their meaning).
+    ``checkpoint``, ``checkpoint_every``, ``verbose`` and ``callbacks``, and those that
+    pretrain an autoencoder also ``pretrain_epochs``, ``pretrain_lr``, ``autoencoder``
+    and ``memory`` (see each subclass for their meaning).
 
     Attributes
     ----------
@@ -224,6 +276,13 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         Cluster centres in the embedding (set by the subclasses' ``fit``).
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample.
+    n_iter_ : int
+        Number of epochs of the clustering phase.
+    history_ : list of dict
+        One record per epoch of the clustering phase, with ``train_loss``, ``dur`` and
+        ``delta_label`` (the change of the labels that ``tol`` is compared with).
+    resumed_from_ : dict or None
+        Where the fit resumed from its ``checkpoint`` (None: from the start).
     net_ : skorch.NeuralNet
         The trained skorch net; ``module_`` is its module.
     device_ : torch.device
@@ -277,7 +336,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             )
 
     # -- pretraining -------------------------------------------------------------------
-    def _pretrained_autoencoder(self, X, device, seed, loss="auto"):
+    def _pretrained_autoencoder(self, X, device, seed, loss="auto", checkpoint=None):
         """A private copy of the pretrained autoencoder module, on ``device``.
 
         ``autoencoder=None`` pretrains an :class:`AutoEncoder` built from this
@@ -285,7 +344,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         binary cross-entropy for data in [0, 1], else the squared error); an unfitted
         ``AutoEncoder`` is cloned and fitted; a fitted one (possibly wrapped in
         ``FrozenEstimator``) is reused as is. The object passed in is never modified.
-        With ``memory``, pretraining is cached on disk.
+        With ``memory``, pretraining is cached on disk. With ``checkpoint`` (this fit's),
+        the pretraining epochs are checkpointed there and resume from it.
         """
         from ._autoencoder import AutoEncoder
 
@@ -309,7 +369,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             ae = clone(ae)
             if ae.random_state is None:
                 ae.set_params(random_state=seed)
-            ae = check_memory(self.memory).cache(_fit_autoencoder)(ae, X)
+            fit = check_memory(self.memory).cache(_fit_autoencoder, ignore=["checkpoint"])
+            ae = fit(ae, X, checkpoint)
         if ae.n_features_in_ != X.shape[1]:
             raise ValueError(
                 f"The autoencoder was fitted on {ae.n_features_in_} features but X has "
@@ -317,14 +378,21 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             )
         return copy.deepcopy(ae.module_).to(device=device, dtype=TRAIN_DTYPE)
 
-    def _pretrained_embedding(self, X, device, seed, loss="auto"):
+    def _pretrained_embedding(self, X, device, seed, loss="auto", checkpoint=None):
         """The start of every autoencoder-based fit: ``(autoencoder, Xt, Z)``.
 
         The pretrained autoencoder module (see :meth:`_pretrained_autoencoder`), the
         training data as a tensor on ``device`` in the training dtype (float32), and its
-        embedding.
+        embedding. With ``checkpoint``, the pretrained module is taken from it when it
+        holds one (stage ``"pretrained"``), else written to it once pretrained.
         """
-        autoencoder = self._pretrained_autoencoder(X, device, seed, loss)
+        payload = None if checkpoint is None else checkpoint.resume("pretrained")
+        if payload is not None:
+            autoencoder = payload["autoencoder"].to(device=device, dtype=TRAIN_DTYPE)
+        else:
+            autoencoder = self._pretrained_autoencoder(X, device, seed, loss, checkpoint)
+            if checkpoint is not None:
+                checkpoint.save("pretrained", {"autoencoder": autoencoder})
         Xt = as_tensor(X, device, TRAIN_DTYPE)
         Z = self._forward(autoencoder.encoder, Xt, module=autoencoder)
         return autoencoder, Xt, Z

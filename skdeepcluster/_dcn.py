@@ -2,20 +2,25 @@
 
 from numbers import Integral, Real
 
+import numpy as np
 import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseDeepClusterer, resolve_batch_size
+from ._base import BaseDeepClusterer, autoencoder_kwargs, resolve_batch_size
 from ._kmeans import nearest_center, online_center_update, refine_kmeans, reseed_empty_clusters
 from ._losses import dcn_loss, row_reconstruction_loss, squared_distances
 from ._training import (
     OPTIMIZERS,
+    TRAIN_DTYPE,
+    ClusteringPhase,
     DeepNet,
     _TensorData,
+    as_tensor,
     history_records,
     make_net,
     to_numpy,
+    train,
 )
 from .nn import AutoEncoderModule
 
@@ -23,33 +28,30 @@ from .nn import AutoEncoderModule
 class _DCNNet(DeepNet):
     """The autoencoder trained on DCN's loss, with mini-batch k-means in its train step.
 
-    The clustering state lives on the net as plain tensors (not parameters): the centres
-    ``centers_``, their running counts ``counts_`` and the current cluster of every
-    training sample ``assignments_`` (batches carry sample indices as ``y``). Each
-    training step is one gradient step on :func:`dcn_loss` with the current assignments,
-    then (no gradient, with the updated network) the batch is reassigned to its nearest
-    centres and those centres are moved by :func:`online_center_update`.
+    The clustering state lives in the phase (:class:`_DCNPhase`): the centres, their
+    running counts and the current cluster of every training sample (batches carry
+    sample indices as ``y``). Each training step is one gradient step on
+    :func:`dcn_loss` with the current assignments, then (no gradient, with the updated
+    network) the batch is reassigned to its nearest centres and those centres are moved
+    by :func:`online_center_update`.
     """
 
-    lam = 1.0
-    centers_ = None
-    counts_ = None
-    assignments_ = None
-
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        phase = self._run.phase
         x_hat, z = y_pred
-        return dcn_loss(x_hat, X, z, self.centers_[self.assignments_[y_true]], self.lam,
+        return dcn_loss(x_hat, X, z, phase.centers[phase.assignments[y_true]], phase.lam,
                         self.module_.loss)
 
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)
+        phase = self._run.phase
         Xi, idx = batch
         with torch.no_grad():
             z = self.infer_embedding(Xi)
-            labels = nearest_center(z, self.centers_)
-            self.centers_, self.counts_ = online_center_update(
-                self.centers_, self.counts_, z, labels)
-            self.assignments_[idx] = labels
+            labels = nearest_center(z, phase.centers)
+            phase.centers, phase.counts = online_center_update(
+                phase.centers, phase.counts, z, labels)
+            phase.assignments[idx] = labels
         return step
 
     def infer_embedding(self, x):
@@ -62,12 +64,63 @@ class _DCNNet(DeepNet):
         return encoder(x)
 
 
-def _autoencoder_kwargs(module):
-    """``AutoEncoderModule`` arguments that rebuild the architecture of ``module``."""
-    linears = [m for m in module.encoder if isinstance(m, torch.nn.Linear)]
-    return dict(n_features=linears[0].in_features,
-                hidden_dims=tuple(m.out_features for m in linears[:-1]),
-                latent_dim=linears[-1].out_features, loss=module.loss)
+class _DCNPhase(ClusteringPhase):
+    """DCN's clustering state, updated by every training step (see :class:`_DCNNet`).
+
+    The change of an epoch is the fraction of samples whose assignment changed over it
+    (through the per-batch reassignments). After measuring it, k-means is re-run on
+    the whole embedding every ``kmeans_interval`` epochs, and otherwise the centres of
+    clusters left empty are reseeded.
+    """
+
+    def __init__(self, estimator, Xt, centers, counts, assignments):
+        self.estimator, self.Xt = estimator, Xt
+        self.lam = estimator.lam
+        self.centers, self.counts, self.assignments = centers, counts, assignments
+        self.before = None
+
+    def refresh(self, net):
+        self.before = self.assignments.clone()
+
+    def measure(self, net):
+        change = float((self.assignments != self.before).float().mean())
+        interval = self.estimator.kmeans_interval
+        if interval is not None and len(net.history) % interval == 0:
+            self._rerun_kmeans(net)
+        else:
+            self._reseed_empty(net)
+        return change
+
+    def _embedding(self, net):
+        return self.estimator._forward(net.module_.encoder, self.Xt, module=net.module_)
+
+    def _rerun_kmeans(self, net):
+        """Full k-means on the current embedding, started from the current centres."""
+        Z = self._embedding(net)
+        centers, labels, _ = refine_kmeans(to_numpy(Z), to_numpy(self.centers))
+        self.centers = torch.as_tensor(centers, device=Z.device)
+        self.assignments = torch.as_tensor(labels, device=Z.device)
+
+    def _reseed_empty(self, net):
+        """Move the centre of every cluster left without samples onto a far sample."""
+        sizes = torch.bincount(self.assignments, minlength=len(self.centers))
+        if bool((sizes > 0).all()):
+            return
+        Z = to_numpy(self._embedding(net))
+        centers, labels = reseed_empty_clusters(Z, to_numpy(self.centers),
+                                                to_numpy(self.assignments))
+        device = self.centers.device
+        self.counts = torch.where(sizes == 0, self.estimator.initial_count, self.counts)
+        self.centers = torch.as_tensor(centers, device=device)
+        self.assignments = torch.as_tensor(labels, device=device)
+
+    def state_dict(self):
+        return {"centers": self.centers, "counts": self.counts,
+                "assignments": self.assignments}
+
+    def load_state_dict(self, state):
+        self.centers, self.counts = state["centers"], state["counts"]
+        self.assignments = state["assignments"]
 
 
 class DCNClusterer(BaseDeepClusterer):
@@ -171,6 +224,21 @@ class DCNClusterer(BaseDeepClusterer):
         ``"mps"`` or a :class:`torch.device`.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling and k-means. Global RNG state is never touched.
+    checkpoint : str, os.PathLike or None, default=None
+        Directory in which the fit keeps its state, so that ``fit`` called again on the
+        same data with the same parameters (after Ctrl-C, a crash or a killed process)
+        resumes where it stood, with the result of an uninterrupted fit on the CPU, and
+        returns a finished fit at once (see ``resumed_from_`` and the user guide). The
+        state is written at the end of pretraining, after the initial k-means, every
+        ``checkpoint_every`` epochs and at the end, atomically, to
+        ``<checkpoint>/DCNClusterer-<fingerprint>.ckpt``: one file per fingerprint of
+        the data and of the parameters other than ``checkpoint``, ``checkpoint_every``,
+        ``memory``, ``verbose`` and ``callbacks``, so that fits of other data or
+        parameters (e.g. in ``GridSearchCV``) never share it. Files are read with
+        pickle: only use a directory you trust.
+    checkpoint_every : int, default=1
+        Epochs of pretraining, and of the clustering phase, between two writes of the
+        checkpoint.
     verbose : int, default=0
         0: silent; 1: one line per epoch; 2: also progress bars.
     callbacks : list of skorch callbacks, default=None
@@ -191,6 +259,13 @@ class DCNClusterer(BaseDeepClusterer):
     history_ : list of dict
         One record per epoch: ``train_loss``, ``delta_label`` (fraction of labels
         changed over the epoch), ``dur``.
+    resumed_from_ : dict or None
+        None when the fit ran from the start; otherwise where it resumed from its
+        ``checkpoint``: ``{"path": file, "stage": stage, "epoch": n}``, ``stage`` being
+        ``"pretraining"``, ``"pretrained"``, ``"clustering"`` or ``"finished"`` (the
+        file held a finished fit, returned as it was) and ``n`` the epochs of that stage
+        the file held. ``history_`` lists every epoch, those run before the interruption
+        included.
     net_ : skorch.NeuralNet
         The trained skorch net; ``module_`` is its module (the autoencoder).
         ``net_.forward(X)`` returns ``(reconstruction, embedding)`` as tensors, rows in
@@ -241,8 +316,8 @@ class DCNClusterer(BaseDeepClusterer):
                  lam=0.05, pretrain_epochs="auto", max_epochs=50, batch_size="auto", lr=1e-4,
                  optimizer="adam", pretrain_lr="auto", initial_count=100,
                  kmeans_interval=None, tol=1e-3, n_init=20, autoencoder=None, memory=None,
-                 mixed_precision="auto", device="auto", random_state=None, verbose=0,
-                 callbacks=None):
+                 mixed_precision="auto", device="auto", random_state=None, checkpoint=None,
+                 checkpoint_every=1, verbose=0, callbacks=None):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
@@ -262,6 +337,8 @@ class DCNClusterer(BaseDeepClusterer):
         self.mixed_precision = mixed_precision
         self.device = device
         self.random_state = random_state
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
         self.verbose = verbose
         self.callbacks = callbacks
 
@@ -283,74 +360,52 @@ class DCNClusterer(BaseDeepClusterer):
         """
         return self._fit_validated(X)
 
-    def _fit(self, X, device, seed):
-        autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed)
-        centers, labels = self._initial_clustering(Z, seed, self.n_init)
+    def _fit(self, X, device, seed, checkpoint=None):
+        resume = None if checkpoint is None else checkpoint.resume("clustering")
+        if resume is None:
+            autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed,
+                                                            checkpoint=checkpoint)
+            centers, labels = self._initial_clustering(Z, seed, self.n_init)
+            architecture = autoencoder_kwargs(autoencoder)
+        else:  # the weights and the clustering state come from the checkpoint
+            architecture = resume["autoencoder"]
+            Xt = as_tensor(X, device, TRAIN_DTYPE)
+            centers = np.zeros((self.n_clusters, architecture["latent_dim"]), np.float32)
+            labels = np.zeros(len(X), np.int64)
 
         optimizer, optimizer_kwargs = OPTIMIZERS[self.optimizer]
         net = make_net(
-            _DCNNet, AutoEncoderModule, _autoencoder_kwargs(autoencoder),
+            _DCNNet, AutoEncoderModule, architecture,
             optimizer=optimizer, lr=self.lr, optimizer_kwargs=optimizer_kwargs,
             max_epochs=1, batch_size=resolve_batch_size(self.batch_size, len(X)),
             device=device, seed=seed,
             verbose=self.verbose, callbacks=self.callbacks,
             mixed_precision=self.mixed_precision,
         )
-        net.lam = self.lam
         net.initialize()
-        net.module_.load_state_dict(autoencoder.state_dict())
-        net.centers_ = torch.as_tensor(centers, device=device, dtype=Xt.dtype)
-        net.counts_ = torch.full((self.n_clusters,), self.initial_count, dtype=torch.int64,
-                                 device=device)
-        net.assignments_ = torch.as_tensor(labels, device=device)
-
+        if resume is None:
+            net.module_.load_state_dict(autoencoder.state_dict())
+        phase = _DCNPhase(
+            self, Xt, centers=torch.as_tensor(centers, device=device, dtype=Xt.dtype),
+            counts=torch.full((self.n_clusters,), self.initial_count, dtype=torch.int64,
+                              device=device),
+            assignments=torch.as_tensor(labels, device=device))
         data = _TensorData(Xt, torch.arange(len(X), device=device))
-        for epoch in range(1, self.max_epochs + 1):
-            previous = net.assignments_.clone()
-            net.partial_fit(data)
-            delta = float((net.assignments_ != previous).float().mean())
-            net.history.record("delta_label", delta)
-            if self.kmeans_interval is not None and epoch % self.kmeans_interval == 0:
-                self._rerun_kmeans(net, Xt)
-            else:
-                self._reseed_empty(net, Xt)
-            if delta < self.tol:
-                break
+        train(net, data, epochs=self.max_epochs, phase=phase, tol=self.tol,
+              checkpoint=checkpoint, extra={"autoencoder": architecture}, resume=resume)
 
         # Final labels in X's dtype, as predict(X) computes them.
         Z = self._forward(net.module_.encoder, X, module=net.module_)
-        centers, _, _ = refine_kmeans(to_numpy(Z), to_numpy(net.centers_.to(Z.dtype)))
+        centers, _, _ = refine_kmeans(to_numpy(Z), to_numpy(phase.centers.to(Z.dtype)))
         centers, labels = self._final_assignment(Z, centers)
-        counts = to_numpy(net.counts_)
-        net.centers_ = net.counts_ = net.assignments_ = None  # training state
         return {
             "net_": net,
             "cluster_centers_": centers,
             "labels_": labels,
-            "counts_": counts,
+            "counts_": to_numpy(phase.counts),
             "history_": history_records(net),
             "n_iter_": len(net.history),
         }
-
-    def _rerun_kmeans(self, net, Xt):
-        """Full k-means on the current embedding, started from the current centres."""
-        Z = self._forward(net.module_.encoder, Xt, module=net.module_)
-        centers, labels, _ = refine_kmeans(to_numpy(Z), to_numpy(net.centers_))
-        net.centers_ = torch.as_tensor(centers, device=Z.device)
-        net.assignments_ = torch.as_tensor(labels, device=Z.device)
-
-    def _reseed_empty(self, net, Xt):
-        """Move the centre of every cluster left without samples onto a far sample."""
-        sizes = torch.bincount(net.assignments_, minlength=self.n_clusters)
-        if bool((sizes > 0).all()):
-            return
-        Z = to_numpy(self._forward(net.module_.encoder, Xt, module=net.module_))
-        centers, labels = reseed_empty_clusters(Z, to_numpy(net.centers_),
-                                                to_numpy(net.assignments_))
-        device = net.centers_.device
-        net.counts_ = torch.where(sizes == 0, self.initial_count, net.counts_)
-        net.centers_ = torch.as_tensor(centers, device=device)
-        net.assignments_ = torch.as_tensor(labels, device=device)
 
     def _embed_tensor(self, xb):
         return self.module_.encoder(xb)

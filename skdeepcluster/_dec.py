@@ -7,7 +7,7 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseDeepClusterer, resolve_batch_size
+from ._base import BaseDeepClusterer, autoencoder_kwargs, resolve_batch_size
 from ._losses import (
     kl_divergence,
     reconstruction_loss,
@@ -16,29 +16,69 @@ from ._losses import (
 )
 from ._training import (
     OPTIMIZERS,
+    TRAIN_DTYPE,
     BatchStream,
+    ClusteringPhase,
     DeepNet,
     _TensorData,
     all_finite,
+    as_tensor,
     history_records,
     make_net,
     to_numpy,
+    train,
 )
-from .nn import DECModule
+from .nn import AutoEncoderModule, DECModule
 
 
 class _DECNet(DeepNet):
-    """KL(P || Q) against the current target ``target_`` (+ reconstruction for IDEC)."""
-
-    gamma = 0.0
-    target_ = None
+    """KL(P || Q) against the phase's current target (+ reconstruction for IDEC)."""
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        phase = self._run.phase
         q, x_hat, _ = y_pred
-        loss = kl_divergence(self.target_[y_true], q)
+        loss = kl_divergence(phase.target[y_true], q)
         if x_hat is not None:
-            loss = reconstruction_loss(x_hat, X, self.module_.loss) + self.gamma * loss
+            loss = reconstruction_loss(x_hat, X, self.module_.loss) + phase.gamma * loss
         return loss
+
+
+class _DECPhase(ClusteringPhase):
+    """DEC's refresh: the target ``P`` from ``q`` on the whole data, as each epoch begins.
+
+    The change of an epoch is the fraction of the labels ``argmax q`` that changed over
+    it; the ``q`` computed for it gives the next epoch's target.
+    """
+
+    def __init__(self, estimator, Xt, gamma):
+        self.estimator, self.Xt, self.gamma = estimator, Xt, gamma
+        self.q = self.labels = self.target = None
+
+    def _soft_assign(self, net):
+        # The target needs q only: IDEC's decoder is not run (half of this pass).
+        q = self.estimator._forward(net.module_.soft_assign, self.Xt, module=net.module_)
+        if not all_finite(q):
+            raise net._diverged("the soft assignments became non-finite")
+        return q
+
+    def refresh(self, net):
+        if self.q is None:  # the first epoch
+            self.q = self._soft_assign(net)
+            self.labels = self.q.argmax(1)
+        self.target, self.q = target_distribution(self.q), None
+
+    def measure(self, net):
+        self.q = self._soft_assign(net)
+        labels = self.q.argmax(1)
+        change = float((labels != self.labels).float().mean())
+        self.labels = labels
+        return change
+
+    def state_dict(self):
+        return {"q": self.q, "labels": self.labels}
+
+    def load_state_dict(self, state):
+        self.q, self.labels = state["q"], state["labels"]
 
 
 class DECClusterer(BaseDeepClusterer):
@@ -122,6 +162,21 @@ class DECClusterer(BaseDeepClusterer):
         ``"mps"`` or a :class:`torch.device`.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling and k-means. Global RNG state is never touched.
+    checkpoint : str, os.PathLike or None, default=None
+        Directory in which the fit keeps its state, so that ``fit`` called again on the
+        same data with the same parameters (after Ctrl-C, a crash or a killed process)
+        resumes where it stood, with the result of an uninterrupted fit on the CPU, and
+        returns a finished fit at once (see ``resumed_from_`` and the user guide). The
+        state is written at the end of pretraining, after the initial k-means, every
+        ``checkpoint_every`` epochs and at the end, atomically, to
+        ``<checkpoint>/DECClusterer-<fingerprint>.ckpt``: one file per fingerprint of
+        the data and of the parameters other than ``checkpoint``, ``checkpoint_every``,
+        ``memory``, ``verbose`` and ``callbacks``, so that fits of other data or
+        parameters (e.g. in ``GridSearchCV``) never share it. Files are read with
+        pickle: only use a directory you trust.
+    checkpoint_every : int, default=1
+        Epochs of pretraining, and of the clustering phase (target updates), between two
+        writes of the checkpoint.
     verbose : int, default=0
         0: silent; 1: one line per epoch; 2: also progress bars.
     callbacks : list of skorch callbacks, default=None
@@ -135,10 +190,18 @@ class DECClusterer(BaseDeepClusterer):
         Cluster of each training sample (``argmax_j q_ij``; what ``predict`` gives on the
         training data).
     n_iter_ : int
-        Number of target updates (each followed by ``update_interval`` iterations).
+        Number of epochs of the clustering phase, an epoch being the
+        ``update_interval`` iterations that follow a target update.
     history_ : list of dict
-        One record per target update: ``train_loss``, ``delta_label`` (fraction of
-        labels changed since the previous update), ``dur``.
+        One record per epoch: ``train_loss``, ``delta_label`` (fraction of the labels
+        ``argmax q`` that changed over the epoch), ``dur``.
+    resumed_from_ : dict or None
+        None when the fit ran from the start; otherwise where it resumed from its
+        ``checkpoint``: ``{"path": file, "stage": stage, "epoch": n}``, ``stage`` being
+        ``"pretraining"``, ``"pretrained"``, ``"clustering"`` or ``"finished"`` (the
+        file held a finished fit, returned as it was) and ``n`` the epochs of that stage
+        the file held. ``history_`` lists every epoch, those run before the interruption
+        included.
     net_ : skorch.NeuralNet
         The trained skorch net; ``module_`` is its module. ``net_.forward(X)`` returns
         ``(q, reconstruction, embedding)`` as tensors, rows in the order of ``X``
@@ -184,7 +247,8 @@ class DECClusterer(BaseDeepClusterer):
                  gamma=0.0, alpha=1.0, pretrain_epochs="auto", max_epochs=100, batch_size="auto",
                  lr="auto", optimizer="auto", pretrain_lr="auto", update_interval=None,
                  tol=1e-3, n_init=20, autoencoder=None, memory=None, mixed_precision="auto",
-                 device="auto", random_state=None, verbose=0, callbacks=None):
+                 device="auto", random_state=None, checkpoint=None, checkpoint_every=1,
+                 verbose=0, callbacks=None):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
@@ -204,6 +268,8 @@ class DECClusterer(BaseDeepClusterer):
         self.mixed_precision = mixed_precision
         self.device = device
         self.random_state = random_state
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
         self.verbose = verbose
         self.callbacks = callbacks
 
@@ -233,9 +299,18 @@ class DECClusterer(BaseDeepClusterer):
         optimizer, optimizer_kwargs = OPTIMIZERS[name]
         return optimizer, lr, optimizer_kwargs
 
-    def _fit(self, X, device, seed):
-        autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed)
-        centers, _ = self._initial_clustering(Z, seed, self.n_init)
+    def _fit(self, X, device, seed, checkpoint=None):
+        resume = None if checkpoint is None else checkpoint.resume("clustering")
+        if resume is None:
+            autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed,
+                                                            checkpoint=checkpoint)
+            centers, _ = self._initial_clustering(Z, seed, self.n_init)
+            architecture = autoencoder_kwargs(autoencoder)
+        else:  # the weights and centres come from the checkpoint
+            architecture = resume["autoencoder"]
+            autoencoder = AutoEncoderModule(**architecture)
+            Xt = as_tensor(X, device, TRAIN_DTYPE)
+            centers = torch.zeros(self.n_clusters, architecture["latent_dim"])
 
         data = _TensorData(Xt, torch.arange(len(X), device=device))
         batch_size = resolve_batch_size(self.batch_size, len(X))
@@ -252,25 +327,10 @@ class DECClusterer(BaseDeepClusterer):
             callbacks=self.callbacks, mixed_precision=self.mixed_precision,
             batches_per_epoch=interval,
         )
-        net.gamma = self.gamma
         net.initialize()
-
-        previous = None
-        for _ in range(n_updates):
-            # The target needs q only: IDEC's decoder is not run (half of this pass).
-            q = self._forward(net.module_.soft_assign, Xt, module=net.module_)
-            if not all_finite(q):
-                raise net._diverged("the soft assignments became non-finite")
-            labels = q.argmax(1)
-            if previous is not None:
-                delta = float((labels != previous).float().mean())
-                net.history.record("delta_label", delta)
-                if delta < self.tol:
-                    break
-            net.target_ = target_distribution(q)
-            previous = labels
-            net.partial_fit(data)
-        net.target_ = None
+        train(net, data, epochs=n_updates, phase=_DECPhase(self, Xt, self.gamma),
+              tol=self.tol, checkpoint=checkpoint, extra={"autoencoder": architecture},
+              resume=resume)
 
         # Final labels in X's dtype, as predict(X) computes them.
         Z = self._forward(net.module_.encoder, X, module=net.module_)

@@ -18,12 +18,14 @@ from ._losses import squared_distances
 from ._training import (
     TRAIN_DTYPE,
     BatchStream,
+    ClusteringPhase,
     DeepNet,
     _TensorData,
     as_tensor,
     history_records,
     make_net,
     to_numpy,
+    train,
 )
 from .nn import PseudoLabelClassifier, random_affine
 
@@ -76,16 +78,8 @@ def uniform_label_indices(labels, n_samples, generator):
 class _UniformLabelStream(BatchStream):
     """A :class:`BatchStream` whose passes sample uniformly over the pseudo-labels ``y``."""
 
-    def _one_pass(self):
-        n = len(self.data)
-        order = uniform_label_indices(self.data.y, n, self.generator).to(self.data.X.device)
-        bounds = list(range(0, n, self.batch_size)) + [n]
-        if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
-            del bounds[-2]
-        X, y = self.data.X, self.data.y
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            idx = order[start:stop]
-            yield X[idx], y[idx]
+    def _draw_order(self):
+        return uniform_label_indices(self.data.y, len(self.data), self.generator)
 
 
 class _DeepClusterNet(DeepNet):
@@ -93,8 +87,7 @@ class _DeepClusterNet(DeepNet):
 
     ``augment`` is None or a function ``(x, generator) -> x`` applied to training
     batches. Both the sampling and the augmentation draw from generators seeded from
-    ``seed`` that persist across epochs (the pseudo-labels change every epoch, so the
-    stream is rebuilt for each one).
+    ``seed`` that persist across epochs.
     """
 
     augment = None
@@ -113,18 +106,20 @@ class _DeepClusterNet(DeepNet):
             return super().get_iterator(dataset, training=False)
         return _UniformLabelStream(dataset, self.batch_size, self._generators()[0])
 
+    def stream_state(self):
+        # Every epoch is one whole pass: the generators' states are the position.
+        return {"sample": self._generators()[0].get_state(),
+                "augment": self._generators()[1].get_state()}
+
+    def load_stream_state(self, state):
+        sample, augment = self._generators()
+        sample.set_state(state["sample"])
+        augment.set_state(state["augment"])
+
     def infer(self, x, **fit_params):
         if self.augment is not None and self.module_.training:
             x = self.augment(x, self._generators()[1])
         return super().infer(x, **fit_params)
-
-    def on_epoch_begin(self, net, **kwargs):
-        # Records about this epoch's pseudo-labels go into its history row here, so
-        # that the per-epoch log (verbose=1) shows them.
-        super().on_epoch_begin(net, **kwargs)
-        for key, value in (getattr(self, "_epoch_records", None) or {}).items():
-            self.history.record(key, value)
-        self._epoch_records = None
 
     def reset_head(self):
         """Re-initialise the classifier and forget its optimizer state (momentum)."""
@@ -141,6 +136,55 @@ class _DeepClusterNet(DeepNet):
         state.pop("_sample_gen", None)
         state.pop("_augment_gen", None)
         return state
+
+
+class _DeepClusterPhase(ClusteringPhase):
+    """DeepCluster's refresh: new pseudo-labels from the features of the whole data.
+
+    As each epoch begins, the features are whitened, normalised and clustered into
+    pseudo-labels (the epoch's training targets ``data.y``) and the classifier head is
+    re-initialised; the epoch's history row records the ``kmeans_loss`` of these
+    pseudo-labels and their NMI with the previous epoch's (``nmi_previous``, NaN for
+    the first). The change of an epoch is ``1 - nmi_previous`` (the pseudo-labels of
+    two k-means runs are numbered arbitrarily, so their NMI, not the fraction of
+    labels changed, says how much the clustering moved; it is in the history as
+    ``nmi_previous``): training stops after an epoch whose pseudo-labels were that
+    close to the previous epoch's.
+    """
+
+    change_record = None
+
+    def __init__(self, estimator, Xt, data, k, n_components, rng):
+        self.estimator, self.Xt, self.data = estimator, Xt, data
+        self.k, self.n_components, self.rng = k, n_components, rng
+        self.previous = None  # the pseudo-labels of the last epoch (numpy)
+        self.nmi = math.nan
+
+    def refresh(self, net):
+        est = self.estimator
+        features = est._pseudo_features(net, self.Xt)
+        mean, components = pca_whitening(features, self.n_components)
+        P = whiten_normalize(features, mean, components)
+        pseudo, kmeans_loss = est._pseudo_labels(P, self.k,
+                                                 int(self.rng.randint(2**31 - 1)))
+        current = to_numpy(pseudo)
+        self.nmi = (math.nan if self.previous is None
+                    else float(normalized_mutual_info_score(self.previous, current)))
+        net.history.record("kmeans_loss", kmeans_loss)
+        net.history.record("nmi_previous", self.nmi)
+        self.previous = current
+        self.data.y = pseudo.to(self.Xt.device)
+        net.reset_head()
+
+    def measure(self, net):
+        return None if math.isnan(self.nmi) else 1.0 - self.nmi
+
+    def state_dict(self):
+        return {"previous": self.previous, "nmi": self.nmi, "rng": self.rng.get_state()}
+
+    def load_state_dict(self, state):
+        self.previous, self.nmi = state["previous"], state["nmi"]
+        self.rng.set_state(state["rng"])
 
 
 class _ImageAugmentation:
@@ -234,6 +278,19 @@ class DeepClusterClusterer(BaseDeepClusterer):
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, sampling, augmentation and k-means. Global RNG state is
         never touched.
+    checkpoint : str, os.PathLike or None, default=None
+        Directory in which the fit keeps its state, so that ``fit`` called again on the
+        same data with the same parameters (after Ctrl-C, a crash or a killed process)
+        resumes where it stood, with the result of an uninterrupted fit on the CPU, and
+        returns a finished fit at once (see ``resumed_from_`` and the user guide). The
+        state is written every ``checkpoint_every`` epochs and at the end, atomically,
+        to ``<checkpoint>/DeepClusterClusterer-<fingerprint>.ckpt``: one file per
+        fingerprint of the data and of the parameters other than ``checkpoint``,
+        ``checkpoint_every``, ``verbose`` and ``callbacks``, so that fits of other data
+        or parameters (e.g. in ``GridSearchCV``) never share it. Files are read with
+        pickle: only use a directory you trust.
+    checkpoint_every : int, default=1
+        Epochs between two writes of the checkpoint.
     verbose : int, default=0
         0: silent; 1: one line per epoch; 2: also progress bars.
     callbacks : list of skorch callbacks, default=None
@@ -264,6 +321,12 @@ class DeepClusterClusterer(BaseDeepClusterer):
         ``kmeans_loss`` (mean squared distance of the processed features to their
         pseudo-label centre), ``nmi_previous`` (NMI between this epoch's pseudo-labels
         and the previous epoch's; NaN in the first record), ``dur``.
+    resumed_from_ : dict or None
+        None when the fit ran from the start; otherwise where it resumed from its
+        ``checkpoint``: ``{"path": file, "stage": stage, "epoch": n}``, ``stage`` being
+        ``"clustering"`` or ``"finished"`` (the file held a finished fit, returned as it
+        was) and ``n`` the epochs of that stage the file held. ``history_`` lists every
+        epoch, those run before the interruption included.
     net_ : skorch.NeuralNet
         The trained skorch net; ``module_`` is its module (``module_.features`` is the
         backbone, ``module_.head`` the last pseudo-label classifier).
@@ -323,7 +386,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
                  hidden_dims=None, latent_dim=128, pca_dim=16, augment=True,
                  max_epochs=20, batch_size=256, lr=0.05, weight_decay=1e-5, tol=0.0,
                  n_init=20, mixed_precision="auto", device="auto", random_state=None,
-                 verbose=0, callbacks=None):
+                 checkpoint=None, checkpoint_every=1, verbose=0, callbacks=None):
         self.n_clusters = n_clusters
         self.n_pseudo_clusters = n_pseudo_clusters
         self.image_shape = image_shape
@@ -340,6 +403,8 @@ class DeepClusterClusterer(BaseDeepClusterer):
         self.mixed_precision = mixed_precision
         self.device = device
         self.random_state = random_state
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
         self.verbose = verbose
         self.callbacks = callbacks
 
@@ -393,7 +458,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
         pca_dim = min(256, self.latent_dim) if self.pca_dim is None else self.pca_dim
         return max(1, min(pca_dim, self.latent_dim, n_samples - 1))
 
-    def _fit(self, X, device, seed):
+    def _fit(self, X, device, seed, checkpoint=None):
         Xt = as_tensor(X, device, TRAIN_DTYPE)
         n = len(X)
         k = min(self.n_pseudo_clusters, n)
@@ -412,21 +477,10 @@ class DeepClusterClusterer(BaseDeepClusterer):
 
         rng = np.random.RandomState(seed)
         n_components = self._n_components(n)
-        previous = None
-        for _ in range(self.max_epochs):
-            features = self._pseudo_features(net, Xt)
-            mean, components = pca_whitening(features, n_components)
-            P = whiten_normalize(features, mean, components)
-            pseudo, kmeans_loss = self._pseudo_labels(P, k, int(rng.randint(2**31 - 1)))
-            current = to_numpy(pseudo)
-            nmi = (math.nan if previous is None
-                   else float(normalized_mutual_info_score(previous, current)))
-            net._epoch_records = {"kmeans_loss": kmeans_loss, "nmi_previous": nmi}
-            net.reset_head()
-            net.partial_fit(_TensorData(Xt, pseudo.to(device)))
-            if nmi > 1.0 - self.tol:  # False for NaN
-                break
-            previous = current
+        phase = _DeepClusterPhase(self, Xt, _TensorData(Xt), k, n_components, rng)
+        train(net, phase.data, epochs=self.max_epochs, phase=phase, tol=self.tol,
+              checkpoint=checkpoint,
+              resume=None if checkpoint is None else checkpoint.resume("clustering"))
 
         module = net.module_
         # Final features in X's dtype, as predict(X) computes them.

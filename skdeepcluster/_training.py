@@ -2,8 +2,9 @@
 
 Everything torch-specific that is not a network or a loss lives here: device resolution,
 seeding without touching global RNG state, the conversion of validated arrays to tensors,
-the fast index-based batch stream, the skorch net all estimators train with, and chunked
-inference.
+the fast index-based batch stream, the skorch net all estimators train with, the one
+training loop (:func:`train`: pretraining, and every method's clustering phase through a
+:class:`ClusteringPhase`, with checkpoints), and chunked inference.
 """
 
 import copy
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import ProgressBar
+from skorch.history import History
 from skorch.utils import to_tensor
 
 #: Optimisers by name: ``(class, keyword arguments)``; SGD always uses momentum 0.9.
@@ -244,6 +246,10 @@ class BatchStream:
     statistics and gives a very noisy step). With ``batches_per_epoch`` set, an "epoch"
     is that many batches taken from a stream that continues across epochs (used by DEC,
     whose target distribution is refreshed every ``update_interval`` iterations).
+
+    :meth:`state_dict` and :meth:`load_state_dict` save and restore the position in the
+    stream (the generator's state at the start of the current pass and the batches
+    taken from it), so that a resumed fit draws the same batches.
     """
 
     def __init__(self, data, batch_size, generator, batches_per_epoch=None):
@@ -251,36 +257,67 @@ class BatchStream:
         self.batch_size = batch_size
         self.generator = generator
         self.batches_per_epoch = batches_per_epoch
-        self._pending = iter(())
+        self._order = None  # sample order of the current pass
+        self._bounds = ()
+        self._position = 0  # batches of the current pass taken so far
+        self._pass_state = None  # generator state before the current pass was drawn
 
-    def _one_pass(self):
-        n = len(self.data)
-        perm = torch.randperm(n, generator=self.generator).to(self.data.X.device)
+    def _draw_order(self):
+        """The sample order of a new pass (drawn from ``generator``)."""
+        return torch.randperm(len(self.data), generator=self.generator)
+
+    def _bounds_of(self, n):
         bounds = list(range(0, n, self.batch_size)) + [n]
         if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
             del bounds[-2]
-        X, y = self.data.X, self.data.y
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            idx = perm[start:stop]
-            yield X[idx], (None if y is None else y[idx])
+        return bounds
+
+    def _new_pass(self):
+        self._pass_state = self.generator.get_state()
+        self._order = self._draw_order().to(self.data.X.device)
+        self._bounds = self._bounds_of(len(self._order))
+        self._position = 0
+
+    def _in_pass(self):
+        return self._order is not None and self._position < len(self._bounds) - 1
+
+    def _next_batch(self):
+        if not self._in_pass():
+            self._new_pass()
+        start, stop = self._bounds[self._position], self._bounds[self._position + 1]
+        self._position += 1
+        idx = self._order[start:stop]
+        y = self.data.y
+        return self.data.X[idx], (None if y is None else y[idx])
 
     def __len__(self):
         if self.batches_per_epoch is not None:
             return self.batches_per_epoch
-        n = len(self.data)
-        n_batches = math.ceil(n / self.batch_size)
-        return n_batches - 1 if n_batches > 1 and n % self.batch_size == 1 else n_batches
+        return len(self._bounds_of(len(self.data))) - 1
 
     def __iter__(self):
-        if self.batches_per_epoch is None:
-            yield from self._one_pass()
+        if self.batches_per_epoch is None:  # one whole pass per epoch
+            self._order = None
+            yield self._next_batch()
+            while self._in_pass():
+                yield self._next_batch()
             return
         for _ in range(self.batches_per_epoch):
-            batch = next(self._pending, None)
-            if batch is None:
-                self._pending = self._one_pass()
-                batch = next(self._pending)
-            yield batch
+            yield self._next_batch()
+
+    def state_dict(self):
+        """The position in the stream: ``{"generator": state, "position": int or None}``."""
+        if self._in_pass():
+            return {"generator": self._pass_state, "position": self._position}
+        return {"generator": self.generator.get_state(), "position": None}
+
+    def load_state_dict(self, state):
+        """Continue the stream from a :meth:`state_dict`."""
+        self.generator.set_state(state["generator"])
+        self._order = None
+        if state["position"] is not None:
+            self._new_pass()
+            self._position = state["position"]
 
 
 class _OrderedBatches:
@@ -307,6 +344,9 @@ class DeepNet(NeuralNet):
     data's dtype; optional bfloat16 autocast for training forward passes; a non-finite
     loss stops training with a :class:`FloatingPointError` that names the epoch.
     Subclasses override :meth:`get_loss` (and nothing else is needed for a new method).
+    While :func:`train` runs the net, its epochs also run a method's
+    :class:`ClusteringPhase` (refresh, change measure, ``tol`` stop) and write the fit's
+    checkpoint.
 
     Parameters beyond skorch's
     --------------------------
@@ -372,6 +412,29 @@ class DeepNet(NeuralNet):
             self._stream = stream
         return stream
 
+    def stream_state(self):
+        """The state of the training batch stream (for checkpoints)."""
+        return self._stream.state_dict()
+
+    def load_stream_state(self, state):
+        """Continue the training batch stream from :meth:`stream_state`."""
+        self._stream.load_state_dict(state)
+
+    # -- what train() adds to each epoch ----------------------------------------------
+    def on_epoch_begin(self, net, **kwargs):
+        run = getattr(self, "_run", None)
+        if run is not None and run.converged:
+            raise StopTraining
+        super().on_epoch_begin(net, **kwargs)
+        if run is not None:
+            run.epoch_begin(self)
+
+    def notify(self, method_name, **cb_kwargs):
+        super().notify(method_name, **cb_kwargs)
+        run = getattr(self, "_run", None)
+        if method_name == "on_epoch_end" and run is not None:
+            run.epoch_done(self)  # after every callback: the epoch's record is complete
+
     def forward_iter(self, X, training=False, device="cpu"):
         """skorch's ``forward_iter``, keeping ``None`` outputs (DEC has no decoder)."""
         dataset = self.get_dataset(X)
@@ -429,6 +492,9 @@ class DeepNet(NeuralNet):
                 self.module_.train()
             if not all_finite(out):
                 raise self._diverged("the outputs became non-finite")
+        run = getattr(self, "_run", None)
+        if run is not None:  # before the callbacks, so that they (and the log) see it
+            run.epoch_end(self)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):  # pragma: no cover
         raise NotImplementedError
@@ -437,7 +503,151 @@ class DeepNet(NeuralNet):
         state = super().__getstate__()
         state.pop("_stream", None)  # holds the training data
         state.pop("_last_batch", None)
+        state.pop("_run", None)
         return state
+
+
+class ClusteringPhase:
+    """A method's part of the clustering phase, which :func:`train` runs.
+
+    The engine owns the loop: it trains one epoch at a time, calls :meth:`refresh`
+    when an epoch begins and :meth:`measure` when it ends, records the change that
+    :meth:`measure` returns in the epoch's history row (as ``delta_label``, the fraction
+    of labels changed, unless :attr:`change_record` says otherwise), stops once that
+    change is below ``tol``, counts the epochs (``n_iter_``) and writes the
+    checkpoints. A method supplies only what differs: its refresh step (DEC's target
+    distribution, DeepCluster's pseudo-labels), how it measures the change of the
+    labels, and its state for checkpoints. The defaults do nothing.
+    """
+
+    # The history key of the change (None: the method records it in its own terms).
+    change_record = "delta_label"
+
+    def refresh(self, net):
+        """Prepare the epoch that begins (its history row is open)."""
+
+    def measure(self, net):
+        """After each epoch: the change of the labels (a float in [0, 1], compared with
+        ``tol``), or None when there is nothing to compare yet."""
+
+    def state_dict(self):
+        """The method's state at the end of an epoch, for checkpoints."""
+        return {}
+
+    def load_state_dict(self, state):
+        """Restore :meth:`state_dict`."""
+
+
+def rng_state(device):
+    """torch's global RNG state on the CPU and, for a CUDA ``device``, on it."""
+    device = torch.device(device)
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state, device):
+    """Restore :func:`rng_state`."""
+    torch.set_rng_state(state["cpu"].cpu())
+    if "cuda" in state and torch.device(device).type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def net_state(net):
+    """What a checkpoint keeps of a net: weights, optimizer, history, stream position."""
+    return {"module": net.module_.state_dict(), "optimizer": net.optimizer_.state_dict(),
+            "history": list(net.history), "stream": net.stream_state()}
+
+
+def load_net_state(net, state):
+    """Restore :func:`net_state` into an initialised net of the same architecture."""
+    net.module_.load_state_dict(state["module"])
+    net.optimizer_.load_state_dict(state["optimizer"])
+    net.history = History(state["history"])
+    net.load_stream_state(state["stream"])
+
+
+class _Run:
+    """What :func:`train` adds to the epochs of a net (see :meth:`DeepNet.notify`)."""
+
+    def __init__(self, phase, tol, epochs, checkpoint, stage, extra, converged):
+        self.phase, self.tol, self.epochs = phase, tol, epochs
+        self.checkpoint, self.stage, self.extra = checkpoint, stage, extra
+        self.converged = converged
+
+    def epoch_begin(self, net):
+        if self.phase is not None:
+            self.phase.refresh(net)
+
+    def epoch_end(self, net):
+        if self.phase is None:
+            return
+        change = self.phase.measure(net)
+        if change is not None:
+            if self.phase.change_record is not None:
+                net.history.record(self.phase.change_record, change)
+            self.converged = change < self.tol
+
+    def epoch_done(self, net):
+        epoch = len(net.history)
+        if self.checkpoint is not None and (self.checkpoint.due(epoch) or self.converged
+                                            or epoch >= self.epochs):
+            self.save(net)
+
+    def save(self, net):
+        self.checkpoint.save(self.stage, {
+            **self.extra, "epoch": len(net.history), "converged": self.converged,
+            "net": net_state(net), "rng": rng_state(net.device),
+            "phase": None if self.phase is None else self.phase.state_dict(),
+        })
+
+
+def train(net, data, *, epochs, phase=None, tol=0.0, checkpoint=None, stage="clustering",
+          extra=None, resume=None):
+    """Train an initialised ``net`` on ``data`` for up to ``epochs`` epochs in all.
+
+    The one training loop of the package: pretraining runs it without a ``phase``, the
+    clustering phase of every method with one (see :class:`ClusteringPhase`: a
+    refresh as each epoch begins, the change of the labels measured and recorded as it
+    ends, and the stop once that change is below ``tol``). A user's Ctrl-C propagates; a callback's
+    ``KeyboardInterrupt`` (as skorch's ``EarlyStopping`` raises) ends training quietly.
+
+    With a ``checkpoint`` (:class:`~skdeepcluster._checkpoint.Checkpoint`), the state
+    is written under ``stage`` every ``checkpoint.every`` epochs, at the last epoch and
+    when the phase converges, and, with a ``phase``, once before the first epoch (the
+    state right after the initial clustering). A state holds ``extra`` (what the
+    estimator needs to rebuild the net and its phase), the net's weights, optimizer
+    state, history and batch-stream position, torch's RNG state and the phase's
+    :meth:`~ClusteringPhase.state_dict`. Given such a state as ``resume``, the net
+    (built and initialised as in the interrupted fit) continues from it, so that on the
+    CPU the result is the one the uninterrupted fit gives. Ctrl-C writes nothing more:
+    a resumed fit restarts from the last periodic state.
+
+    Returns
+    -------
+    converged : bool
+        Whether the change of the labels fell below ``tol``.
+    """
+    dataset = net.get_dataset(data)
+    net.get_iterator(dataset, training=True)  # the batch stream, before it is restored
+    if resume is not None:
+        load_net_state(net, resume["net"])
+        if phase is not None:
+            phase.load_state_dict(resume["phase"])
+        set_rng_state(resume["rng"], net.device)
+    run = _Run(phase, tol, epochs, checkpoint, stage, dict(extra or {}),
+               converged=bool(resume is not None and resume["converged"]))
+    if resume is None and phase is not None and checkpoint is not None:
+        run.save(net)
+    remaining = epochs - len(net.history)
+    if remaining > 0 and not run.converged:
+        net._run = run
+        try:
+            net.partial_fit(dataset, epochs=remaining)
+        finally:
+            net._run = None
+    return run.converged
 
 
 def make_net(net_class, module, module_kwargs, *, optimizer, lr, optimizer_kwargs=None,

@@ -16,23 +16,27 @@ from skorch.callbacks import LRScheduler
 
 from ._base import (
     BaseDeepClusterer,
+    autoencoder_kwargs,
     check_unit_interval,
     in_unit_interval,
     resolve_batch_size,
 )
 from ._training import (
+    TRAIN_DTYPE,
     BatchStream,
+    ClusteringPhase,
     DeepNet,
-    StopTraining,
     _TensorData,
     all_finite,
+    as_tensor,
     forward_chunks,
     history_records,
     make_net,
     to_numpy,
+    train,
 )
 from ._losses import gmm_log_joint
-from .nn import VaDEModule
+from .nn import AutoEncoderModule, VaDEModule
 from .nn._vade import bernoulli_logit_scale, clamp_log_var, mlp_dims
 
 #: Rows used to fit the Bernoulli logit scale / the Gaussian decoder variance at the start.
@@ -80,53 +84,49 @@ def _partition_moments(Z, labels, n_clusters, reg_covar=1e-6):
 
 
 class _VaDENet(DeepNet):
-    """The negative ELBO, and the labels of the whole training set after every epoch.
-
-    With ``full_X_`` set (the training data as a tensor), each epoch ends by assigning
-    every sample to its most probable component ``argmax_c p(c | mu(x))``; the fraction
-    of labels that changed is recorded as ``delta_label`` and training stops (before the
-    next epoch) once it is below ``tol``.
-    """
-
-    tol = 0.0
-    full_X_ = None
-    labels_ = None
-    _converged = False
+    """The negative ELBO of a batch (one reparameterised sample of ``z`` per point)."""
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return -self.module_.elbo(X, *y_pred).mean()
 
-    def full_labels(self):
-        module = self.module_
+
+class _VaDEPhase(ClusteringPhase):
+    """VaDE's refresh: every training sample's most probable component.
+
+    The labels ``argmax_c p(c | mu(x))`` of the whole training set are computed before
+    the first epoch and after each; the change of an epoch is the fraction of them that
+    changed.
+    """
+
+    def __init__(self, Xt):
+        self.Xt = Xt
+        self.labels = None
+
+    def current_labels(self, net):
+        module = net.module_
         param = next(module.parameters())
         log_joint = forward_chunks(lambda xb: module.prior.log_joint(module.embed(xb)),
-                                   self.full_X_, module=module, device=param.device,
+                                   self.Xt, module=module, device=param.device,
                                    dtype=param.dtype)
         if not all_finite(log_joint):
-            raise self._diverged("the cluster posteriors became non-finite")
+            raise net._diverged("the cluster posteriors became non-finite")
         return log_joint.argmax(1)
 
-    def on_epoch_begin(self, net, **kwargs):
-        if self._converged:
-            raise StopTraining
-        super().on_epoch_begin(net, **kwargs)
+    def refresh(self, net):
+        if self.labels is None:  # the first epoch
+            self.labels = self.current_labels(net)
 
-    def on_epoch_end(self, net, **kwargs):
-        super().on_epoch_end(net, **kwargs)
-        if self.full_X_ is None:
-            return
-        labels = self.full_labels()
-        if self.labels_ is not None:
-            delta = float((labels != self.labels_).float().mean())
-            self.history.record("delta_label", delta)
-            self._converged = delta < self.tol
-        self.labels_ = labels
+    def measure(self, net):
+        labels = self.current_labels(net)
+        change = float((labels != self.labels).float().mean())
+        self.labels = labels
+        return change
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        for key in ("full_X_", "labels_", "_converged"):
-            state.pop(key, None)
-        return state
+    def state_dict(self):
+        return {"labels": self.labels}
+
+    def load_state_dict(self, state):
+        self.labels = state["labels"]
 
 
 class VaDEClusterer(BaseDeepClusterer):
@@ -262,6 +262,21 @@ class VaDEClusterer(BaseDeepClusterer):
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the reparameterisation noise, the mixture fit and
         :meth:`sample`. Global RNG state is never touched.
+    checkpoint : str, os.PathLike or None, default=None
+        Directory in which the fit keeps its state, so that ``fit`` called again on the
+        same data with the same parameters (after Ctrl-C, a crash or a killed process)
+        resumes where it stood, with the result of an uninterrupted fit on the CPU, and
+        returns a finished fit at once (see ``resumed_from_`` and the user guide). The
+        state is written at the end of pretraining, after the initial mixture, every
+        ``checkpoint_every`` epochs and at the end, atomically, to
+        ``<checkpoint>/VaDEClusterer-<fingerprint>.ckpt``: one file per fingerprint of
+        the data and of the parameters other than ``checkpoint``, ``checkpoint_every``,
+        ``memory``, ``verbose`` and ``callbacks``, so that fits of other data or
+        parameters (e.g. in ``GridSearchCV``) never share it. Files are read with
+        pickle: only use a directory you trust.
+    checkpoint_every : int, default=1
+        Epochs of pretraining, and of the clustering phase, between two writes of the
+        checkpoint.
     verbose : int, default=0
         0: silent; 1: one line per epoch; 2: also progress bars.
     callbacks : list of skorch callbacks, default=None
@@ -289,6 +304,13 @@ class VaDEClusterer(BaseDeepClusterer):
     history_ : list of dict
         One record per epoch: ``train_loss`` (negative ELBO per sample),
         ``delta_label`` (fraction of labels changed over the epoch), ``dur``, ...
+    resumed_from_ : dict or None
+        None when the fit ran from the start; otherwise where it resumed from its
+        ``checkpoint``: ``{"path": file, "stage": stage, "epoch": n}``, ``stage`` being
+        ``"pretraining"``, ``"pretrained"``, ``"clustering"`` or ``"finished"`` (the
+        file held a finished fit, returned as it was) and ``n`` the epochs of that stage
+        the file held. ``history_`` lists every epoch, those run before the interruption
+        included.
     net_ : skorch.NeuralNet
         The trained skorch net; ``module_`` is its
         :class:`~skdeepcluster.nn.VaDEModule`. ``net_.forward(X)`` returns
@@ -340,7 +362,8 @@ class VaDEClusterer(BaseDeepClusterer):
                  likelihood="auto", pretrain_epochs="auto", max_epochs=100, batch_size="auto",
                  lr=5e-4, prior_lr=5e-5, pretrain_lr="auto", tol=1e-3, n_init=20,
                  autoencoder=None, memory=None, mixed_precision="auto", device="auto",
-                 random_state=None, verbose=0, callbacks=None):
+                 random_state=None, checkpoint=None, checkpoint_every=1, verbose=0,
+                 callbacks=None):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
@@ -358,6 +381,8 @@ class VaDEClusterer(BaseDeepClusterer):
         self.mixed_precision = mixed_precision
         self.device = device
         self.random_state = random_state
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
         self.verbose = verbose
         self.callbacks = callbacks
 
@@ -390,27 +415,51 @@ class VaDEClusterer(BaseDeepClusterer):
             return self.likelihood
         return "bernoulli" if in_unit_interval(X) else "gaussian"
 
-    def _fit(self, X, device, seed):
+    def _fit(self, X, device, seed, checkpoint=None):
         likelihood = self._resolve_likelihood(X)
-        autoencoder, Xt, Z = self._pretrained_embedding(
-            X, device, seed, loss=_PRETRAINING_LOSS[likelihood])
-        if likelihood == "gaussian" and autoencoder.loss != "squared_error":
-            raise ValueError(
-                f"likelihood='gaussian' needs an autoencoder pretrained with "
-                f"loss='squared_error', got one pretrained with loss={autoencoder.loss!r}."
-            )
-        init = self._initial_state(autoencoder, Xt, Z, likelihood, seed)
+        resume = None if checkpoint is None else checkpoint.resume("clustering")
+        if resume is None:
+            autoencoder, Xt, Z = self._pretrained_embedding(
+                X, device, seed, loss=_PRETRAINING_LOSS[likelihood], checkpoint=checkpoint)
+            if likelihood == "gaussian" and autoencoder.loss != "squared_error":
+                raise ValueError(
+                    f"likelihood='gaussian' needs an autoencoder pretrained with "
+                    f"loss='squared_error', got one pretrained with "
+                    f"loss={autoencoder.loss!r}."
+                )
+            init = self._initial_state(autoencoder, Xt, Z, likelihood, seed)
+            # What a resumed fit (and its restart after a collapse) starts from.
+            start = {"autoencoder": autoencoder_kwargs(autoencoder),
+                     "autoencoder_state": autoencoder.state_dict(), "init": init}
+        else:
+            start = {key: resume[key]
+                     for key in ("autoencoder", "autoencoder_state", "init")}
+            autoencoder = AutoEncoderModule(**start["autoencoder"]).to(device)
+            autoencoder.load_state_dict(start["autoencoder_state"])
+            Xt, init = as_tensor(X, device, TRAIN_DTYPE), start["init"]
+        attempt = 0 if resume is None else resume["attempt"]
+        args = (autoencoder, init, X, Xt, likelihood)
 
         lr = self.lr
-        net = self._train(autoencoder, init, X, Xt, likelihood, lr, seed)
-        occupied = self._occupied(net)
+        if attempt == 0:
+            net, labels = self._train(*args, lr, seed, checkpoint=checkpoint,
+                                      extra={**start, "attempt": 0}, resume=resume)
+            occupied = self._occupied(labels)
+            first = {"module": net.module_.state_dict(), "history": list(net.history),
+                     "labels": labels, "occupied": occupied}
+            resume = None
+        else:  # resuming the restart: the first run's end state is in the checkpoint
+            net, first = None, resume["first"]
+            occupied = first["occupied"]
         if self._collapsed(occupied):
             lr = self.lr / 10
-            if self.verbose:
+            if self.verbose and attempt == 0:
                 print(f"VaDE collapsed: {occupied} of {self.n_clusters} components hold "
                       f"training points; restarting with lr={lr:g}.")
-            retry = self._train(autoencoder, init, X, Xt, likelihood, lr, seed)
-            retry_occupied = self._occupied(retry)
+            retry, retry_labels = self._train(
+                *args, lr, seed, checkpoint=checkpoint,
+                extra={**start, "attempt": 1, "first": first}, resume=resume)
+            retry_occupied = self._occupied(retry_labels)
             if self._collapsed(retry_occupied):
                 warnings.warn(
                     f"VaDE collapsed: after training only {retry_occupied} of "
@@ -425,7 +474,10 @@ class VaDEClusterer(BaseDeepClusterer):
                 net = retry
             else:
                 lr = self.lr
-        net.full_X_ = net.labels_ = None
+                if net is None:  # the first run's net, rebuilt from the checkpoint
+                    net = self._build_net(*args, lr, seed)
+                    net.module_.load_state_dict(first["module"])
+                    net.history = type(net.history)(first["history"])
 
         module = net.module_
         with torch.no_grad():
@@ -476,7 +528,9 @@ class VaDEClusterer(BaseDeepClusterer):
                     encoder_log_var=encoder_log_var, logit_scale=logit_scale,
                     decoder_log_var=decoder_log_var)
 
-    def _train(self, autoencoder, init, X, Xt, likelihood, lr, seed):
+    def _build_net(self, autoencoder, init, X, Xt, likelihood, lr, seed, steps_done=0):
+        """The VaDE net, initialised from the pretrained ``autoencoder`` and the initial
+        mixture ``init``; its learning-rate schedule starts at step ``steps_done``."""
         n_features, hidden_dims, latent_dim = mlp_dims(autoencoder.encoder)
         prior_lr = (self.prior_lr if self.prior_lr is not None else self.lr) * lr / self.lr
         batch_size = resolve_batch_size(self.batch_size, len(X))
@@ -484,7 +538,8 @@ class VaDEClusterer(BaseDeepClusterer):
         schedule = ("vade_lr_schedule", LRScheduler(
             torch.optim.lr_scheduler.LambdaLR, step_every="batch",
             lr_lambda=partial(lr_factor, steps_per_epoch=steps_per_epoch,
-                              warmup_steps=steps_per_epoch)))
+                              warmup_steps=steps_per_epoch),
+            last_epoch=steps_done - 1))
         net = make_net(
             _VaDENet, VaDEModule,
             dict(n_features=n_features, hidden_dims=hidden_dims, latent_dim=latent_dim,
@@ -501,16 +556,27 @@ class VaDEClusterer(BaseDeepClusterer):
             autoencoder, logit_scale=init["logit_scale"],
             decoder_log_var=init["decoder_log_var"], encoder_log_var=init["encoder_log_var"])
         net.module_.prior.set(init["weights"], init["means"], init["variances"])
-        net.tol = self.tol
-        net.full_X_ = Xt
-        net.labels_ = net.full_labels()
-        if self.max_epochs > 0:
-            net.partial_fit(Xt)
         return net
 
-    def _occupied(self, net):
-        """Number of components holding at least one training point (net's last labels)."""
-        return int((torch.bincount(net.labels_, minlength=self.n_clusters) > 0).sum())
+    def _train(self, autoencoder, init, X, Xt, likelihood, lr, seed, *, checkpoint=None,
+               extra=None, resume=None):
+        """Build and train a VaDE net: ``(net, labels of the training data)``.
+
+        With ``checkpoint``, its state is written there with ``extra``; ``resume`` is
+        such a state to continue from.
+        """
+        steps_done = 0 if resume is None else sum(
+            row["train_batch_count"] for row in resume["net"]["history"])
+        net = self._build_net(autoencoder, init, X, Xt, likelihood, lr, seed, steps_done)
+        phase = _VaDEPhase(Xt)
+        train(net, Xt, epochs=self.max_epochs, phase=phase, tol=self.tol,
+              checkpoint=checkpoint, extra=extra, resume=resume)
+        labels = phase.labels if phase.labels is not None else phase.current_labels(net)
+        return net, labels
+
+    def _occupied(self, labels):
+        """Number of components holding at least one training point."""
+        return int((torch.bincount(labels, minlength=self.n_clusters) > 0).sum())
 
     def _collapsed(self, occupied):
         return self.n_clusters > 1 and occupied <= self.n_clusters // 2

@@ -150,8 +150,9 @@ def test_centres_are_not_trainable_and_the_network_is_the_autoencoder(X, fitted,
     assert names == {name for name, _ in fitted_ae.module_.named_parameters()}
     x_hat, z = fitted.module_(torch.from_numpy(X[:4]))
     assert x_hat.shape == (4, X.shape[1]) and z.shape == (4, 3)
-    # The training state does not stay on the pickled net.
-    assert fitted.net_.centers_ is None and fitted.net_.assignments_ is None
+    # The training state (the phase, with centres and assignments) does not stay on the net.
+    assert fitted.net_._run is None
+    assert "_run" not in fitted.net_.__getstate__()
 
 
 def test_training_moves_centres_and_assignments_each_batch(X, fitted_ae):
@@ -161,9 +162,10 @@ def test_training_moves_centres_and_assignments_each_batch(X, fitted_ae):
     original = _DCNNet.train_step
 
     def spy(self, batch, **kw):
-        before = self.centers_.clone(), self.counts_.clone()
+        phase = self._run.phase
+        before = phase.centers.clone(), phase.counts.clone()
         step = original(self, batch, **kw)
-        seen.append((before, (self.centers_.clone(), self.counts_.clone()), len(batch[0])))
+        seen.append((before, (phase.centers.clone(), phase.counts.clone()), len(batch[0])))
         return step
 
     _DCNNet.train_step = spy

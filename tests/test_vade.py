@@ -448,12 +448,12 @@ def test_collapse_is_retried_with_a_lower_lr_then_reported(X, fitted_ae, monkeyp
     runs = []
     original = VaDEClusterer._train
 
-    def recording(self, autoencoder, init, X_, Xt, likelihood, lr, seed):
+    def recording(self, autoencoder, init, X_, Xt, likelihood, lr, seed, **kwargs):
         runs.append(lr)
-        return original(self, autoencoder, init, X_, Xt, likelihood, lr, seed)
+        return original(self, autoencoder, init, X_, Xt, likelihood, lr, seed, **kwargs)
 
     monkeypatch.setattr(VaDEClusterer, "_train", recording)
-    monkeypatch.setattr(VaDEClusterer, "_occupied", lambda self, net: 1)  # always collapsed
+    monkeypatch.setattr(VaDEClusterer, "_occupied", lambda self, labels: 1)  # always collapsed
     with pytest.warns(ConvergenceWarning, match=f"VaDE collapsed.*1 of 3.*lr={LR / 10:g}"):
         est = vade(autoencoder=fitted_ae, max_epochs=1).fit(X)
     assert runs == [LR, LR / 10] and est.lr_ == LR / 10

@@ -1,0 +1,90 @@
+"""Screen clustering-phase settings on top of one pretrained autoencoder per seed.
+
+For each seed an :class:`~skdeepcluster.AutoEncoder` is fitted once with ``--ae``
+parameters (JSON; default: its defaults, as every clusterer pretrains by itself), k-means
+(``n_init=20``) on its embedding gives the start's accuracy, and every ``--config`` (a
+method and JSON constructor parameters) is fitted on top of it with ``autoencoder=ae``.
+One JSON line per (seed, config) is appended to ``--out``. ``--adam-weight-decay`` is a
+probe, not a package option: it patches the pretraining optimizers' weight decay.
+
+Example::
+
+    python benchmarks/phase_study.py --dataset digits --seeds 0 1 2 \\
+        --config dec '{}' --config dcn '{"lam": 0.005}' --out /tmp/phase.jsonl
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import DATASETS, load, scores  # noqa: E402
+
+import skdeepcluster._training as training  # noqa: E402
+from skdeepcluster import (  # noqa: E402
+    AutoEncoder,
+    DCNClusterer,
+    DECClusterer,
+    VaDEClusterer,
+)
+
+METHODS = {"dec": DECClusterer, "idec": DECClusterer, "dcn": DCNClusterer,
+           "vade": VaDEClusterer}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", choices=DATASETS, default="digits")
+    p.add_argument("--data-home")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--ae", default="{}", help="AutoEncoder parameters (JSON)")
+    p.add_argument("--adam-weight-decay", type=float, default=0.0)
+    p.add_argument("--name", default="", help="a label for this recipe in the output")
+    p.add_argument("--config", nargs=2, action="append", default=[],
+                   metavar=("METHOD", "JSON"), help="repeatable")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", required=True, help="JSON-lines file to append to")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.adam_weight_decay:
+        for name in ("adam", "sgd"):
+            cls, kwargs = training.OPTIMIZERS[name]
+            training.OPTIMIZERS[name] = (cls, {**kwargs,
+                                               "weight_decay": args.adam_weight_decay})
+    ae_params = json.loads(args.ae)
+    if isinstance(ae_params.get("hidden_dims"), list):
+        ae_params["hidden_dims"] = tuple(ae_params["hidden_dims"])
+    X, y = load(args.dataset, args.data_home)
+    k = len(np.unique(y))
+    for seed in args.seeds:
+        start = time.perf_counter()
+        ae = AutoEncoder(random_state=seed, **ae_params).fit(X)
+        ae_fit = time.perf_counter() - start
+        labels = KMeans(n_clusters=k, n_init=20, random_state=seed).fit_predict(
+            ae.transform(X))
+        base = dict(dataset=args.dataset, name=args.name, seed=seed, ae=ae_params,
+                    weight_decay=args.adam_weight_decay, ae_fit=round(ae_fit, 1),
+                    ae_kmeans_acc=round(scores(y, labels)["acc"], 4))
+        for method, params in args.config:
+            params = json.loads(params)
+            if method == "idec":
+                params = {"gamma": 0.1, **params}
+            start = time.perf_counter()
+            est = METHODS[method](n_clusters=k, autoencoder=ae, random_state=seed,
+                                  **params).fit(X)
+            rec = dict(base, method=method, params=params,
+                       acc=round(scores(y, est.labels_)["acc"], 4), n_iter=est.n_iter_,
+                       fit=round(time.perf_counter() - start, 1))
+            print(json.dumps(rec), flush=True)
+            with open(args.out, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+
+
+if __name__ == "__main__":
+    main()

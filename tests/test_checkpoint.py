@@ -1,0 +1,461 @@
+"""Checkpoint and resume: ``checkpoint=<directory>`` on every estimator.
+
+A checkpointed fit gives the model a plain fit gives; a fit stopped in any stage (Ctrl-C
+in-process, SIGKILL of another process) resumes from its file, runs fewer epochs and
+ends with the labels of the uninterrupted fit; other data or parameters never read
+another fit's file; unreadable files raise a clear error.
+"""
+
+import collections
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
+
+import skdeepcluster._checkpoint as checkpoint_module
+from skdeepcluster import (
+    AutoEncoder,
+    DCNClusterer,
+    DECClusterer,
+    DeepClusterClusterer,
+    VaDEClusterer,
+)
+from skdeepcluster._base import BaseDeepClusterer
+
+from _instances import tiny_autoencoder, tiny_clusterers
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+#: Epochs each fit ran, by the key of its EpochCounter (callbacks are copied by the
+#: estimators, so the count lives outside them).
+EPOCHS_RUN = collections.Counter()
+
+
+class EpochCounter(Callback):
+    def __init__(self, key):
+        self.key = key
+
+    def on_epoch_end(self, net, **kwargs):
+        EPOCHS_RUN[self.key] += 1
+
+
+class CtrlCAtBatch(Callback):
+    """A real SIGINT (as Ctrl-C sends) after training batch ``k`` of the net, counting
+    only nets whose learning rate is below ``below_lr`` when given."""
+
+    def __init__(self, k, below_lr=None):
+        self.k, self.below_lr = k, below_lr
+
+    def initialize(self):
+        self.seen_ = 0
+        return self
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if self.below_lr is not None and not net.lr < self.below_lr:
+            return
+        self.seen_ += 1
+        if self.seen_ == self.k:
+            signal.raise_signal(signal.SIGINT)
+
+
+@pytest.fixture(scope="module")
+def X():
+    from sklearn.datasets import load_digits
+
+    return (load_digits().data[:160] / 16.0).astype(np.float32)
+
+
+def _tiny(cls, gamma=0.0):
+    return next(e for e in tiny_clusterers()
+                if type(e) is cls and getattr(e, "gamma", 0.0) == gamma)
+
+
+def _name(est):
+    return type(est).__name__ + ("(gamma)" if getattr(est, "gamma", 0) else "")
+
+
+#: Every estimator, plus DEC with a target update in the middle of a pass over the data
+#: (the batch stream's position is saved mid-permutation) and DeepCluster on images
+#: (augmentation draws from a generator of its own).
+ESTIMATORS = [
+    *tiny_clusterers(),
+    DECClusterer(n_clusters=3, n_init=2, update_interval=3, hidden_dims=(16,), latent_dim=3,
+                 pretrain_epochs=2, max_epochs=2, batch_size=16, tol=0.0, device="cpu",
+                 random_state=0),
+    DeepClusterClusterer(n_clusters=3, n_pseudo_clusters=6, n_init=2, image_shape=(1, 8, 8),
+                         hidden_dims=(4,), latent_dim=8, max_epochs=4, batch_size=16,
+                         device="cpu", random_state=0),
+    tiny_autoencoder(),
+]
+IDS = [_name(e) for e in ESTIMATORS[:-3]] + ["DEC(update_interval)", "DeepCluster(images)",
+                                             "AutoEncoder"]
+
+
+def _result(est, X):
+    """What must not change: labels and centres, or an autoencoder's embedding."""
+    if isinstance(est, AutoEncoder):
+        return {"Z": est.transform(X)}
+    return {"labels": est.labels_, "centers": est.cluster_centers_}
+
+
+def _assert_same_fit(a, b, X):
+    for key, value in _result(a, X).items():
+        np.testing.assert_array_equal(_result(b, X)[key], value, err_msg=key)
+    assert a.n_iter_ == b.n_iter_
+    assert [row["train_loss"] for row in a.history_] == [row["train_loss"] for row in
+                                                         b.history_]
+
+
+def _files(directory):
+    return sorted(p.name for p in Path(directory).iterdir())
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_checkpointed_fit_is_the_plain_fit_and_a_finished_one_is_reused(est, X, tmp_path):
+    plain = clone(est).fit(X)
+    assert plain.resumed_from_ is None
+    key = f"finished-{id(est)}"
+    checkpointed = clone(est).set_params(checkpoint=tmp_path).fit(X)
+    _assert_same_fit(plain, checkpointed, X)
+    assert checkpointed.resumed_from_ is None
+    (name,) = _files(tmp_path)  # one file, and no temporary file left behind
+    assert name.startswith(type(est).__name__ + "-") and name.endswith(".ckpt")
+
+    # The file holds a finished fit: fit returns it without training.
+    again = clone(est).set_params(checkpoint=str(tmp_path), callbacks=[EpochCounter(key)])
+    again.fit(X)
+    assert EPOCHS_RUN[key] == 0
+    assert again.resumed_from_ == {"path": str(tmp_path / name), "stage": "finished",
+                                   "epoch": plain.n_iter_}
+    _assert_same_fit(plain, again, X)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_ctrl_c_then_refit_resumes_to_the_uninterrupted_result(est, X, tmp_path):
+    plain = clone(est).set_params(tol=0.0) if "tol" in est.get_params() else clone(est)
+    plain.fit(X)
+    # Interrupted in its third epoch (of the clustering phase; of training for the
+    # autoencoder), after two epochs' checkpoints.
+    batches = -(-len(X) // est.batch_size)
+    if getattr(est, "update_interval", None):
+        batches = est.update_interval
+    interrupted = clone(plain).set_params(checkpoint=tmp_path,
+                                          callbacks=[CtrlCAtBatch(2 * batches + 1)])
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(X)
+    assert not hasattr(interrupted, "labels_") and not hasattr(interrupted, "net_")
+
+    key = f"resumed-{id(est)}"
+    resumed = clone(plain).set_params(checkpoint=tmp_path, callbacks=[EpochCounter(key)])
+    resumed.fit(X)
+    stage = "pretraining" if isinstance(est, AutoEncoder) else "clustering"
+    assert resumed.resumed_from_["stage"] == stage
+    assert resumed.resumed_from_["epoch"] == 2
+    assert EPOCHS_RUN[key] == plain.n_iter_ - 2 < plain.n_iter_
+    assert len(resumed.history_) == plain.n_iter_
+    _assert_same_fit(plain, resumed, X)
+
+
+@pytest.mark.parametrize("cls", [DECClusterer, DCNClusterer, VaDEClusterer])
+def test_ctrl_c_in_pretraining_resumes_the_pretraining(cls, X, tmp_path):
+    est = _tiny(cls)
+    plain = clone(est).set_params(autoencoder=tiny_autoencoder()).fit(X)
+    # The clusterer pretrains a clone of the unfitted autoencoder, in its own file.
+    interrupted = clone(est).set_params(
+        checkpoint=tmp_path, autoencoder=tiny_autoencoder(callbacks=[CtrlCAtBatch(25)]))
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(X)
+    resumed = clone(est).set_params(checkpoint=tmp_path, autoencoder=tiny_autoencoder())
+    resumed.fit(X)
+    assert resumed.resumed_from_["stage"] == "pretraining"
+    assert resumed.resumed_from_["epoch"] == 2  # 10 batches an epoch
+    _assert_same_fit(plain, resumed, X)
+    assert len(_files(tmp_path)) == 1
+
+
+@pytest.mark.parametrize("cls", [DECClusterer, VaDEClusterer])
+def test_ctrl_c_after_pretraining_resumes_from_the_pretrained_autoencoder(
+        cls, X, tmp_path, monkeypatch):
+    est = _tiny(cls)
+    plain = clone(est).fit(X)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BaseDeepClusterer, "_initial_clustering", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            clone(est).set_params(checkpoint=tmp_path).fit(X)
+    resumed = clone(est).set_params(checkpoint=tmp_path).fit(X)
+    assert resumed.resumed_from_["stage"] == "pretrained"
+    _assert_same_fit(plain, resumed, X)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("retry_occupied", [3, 0], ids=["retry-kept", "first-kept"])
+def test_vade_resumes_its_restart_after_a_collapse(retry_occupied, X, tmp_path,
+                                                   monkeypatch):
+    # The first run "collapses" (1 of 3 components occupied); its restart at lr / 10
+    # is interrupted and resumed. Either run may be kept in the end: the first one is
+    # then rebuilt from the checkpoint.
+    est = _tiny(VaDEClusterer)
+    occupied = []
+    monkeypatch.setattr(VaDEClusterer, "_occupied", lambda self, labels: occupied.pop(0))
+
+    occupied[:] = [1, retry_occupied]
+    plain = clone(est).fit(X)
+    occupied[:] = [1]
+    with pytest.raises(KeyboardInterrupt):
+        clone(est).set_params(checkpoint=tmp_path,
+                              callbacks=[CtrlCAtBatch(25, below_lr=est.lr)]).fit(X)
+    occupied[:] = [retry_occupied]
+    resumed = clone(est).set_params(checkpoint=tmp_path).fit(X)
+    assert resumed.resumed_from_["stage"] == "clustering"
+    assert occupied == []
+    assert resumed.lr_ == plain.lr_ == (est.lr / 10 if retry_occupied else est.lr)
+    _assert_same_fit(plain, resumed, X)
+    np.testing.assert_array_equal(resumed.means_, plain.means_)
+
+
+_KILLED_SCRIPT = textwrap.dedent("""
+    import pickle, sys, time
+    import numpy as np
+    import torch
+    from skorch.callbacks import Callback
+
+    torch.set_num_threads(1)
+    est_path, X_path, directory, k = sys.argv[1:5]
+    k = int(k)
+
+    class HoldAtEpoch(Callback):
+        # When epoch k + 1 begins, epoch k's checkpoint is written: say so and wait.
+        def on_epoch_begin(self, net, **kwargs):
+            if len(net.history) == k + 1:
+                print("EPOCH", k, flush=True)
+                time.sleep(600)
+
+    with open(est_path, "rb") as f:
+        est = pickle.load(f)
+    est.set_params(checkpoint=directory, callbacks=[HoldAtEpoch()])
+    est.fit(np.load(X_path))
+    print("FINISHED", flush=True)
+""")
+
+
+@pytest.mark.parametrize("est", [_tiny(DECClusterer), _tiny(VaDEClusterer)],
+                         ids=["DECClusterer", "VaDEClusterer"])
+def test_sigkill_in_the_clustering_phase_then_refit_resumes(est, X, tmp_path):
+    est = clone(est).set_params(tol=0.0)
+    plain = clone(est).fit(X)
+    (tmp_path / "est.pkl").write_bytes(pickle.dumps(est))
+    np.save(tmp_path / "X.npy", X)
+    (tmp_path / "fit.py").write_text(_KILLED_SCRIPT)
+    directory = tmp_path / "checkpoints"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "fit.py"), str(tmp_path / "est.pkl"),
+         str(tmp_path / "X.npy"), str(directory), "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "EPOCH 2", proc.stderr.read()
+        assert len(_files(directory)) == 1
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+
+    key = f"killed-{id(est)}"
+    resumed = clone(est).set_params(checkpoint=directory, callbacks=[EpochCounter(key)])
+    resumed.fit(X)
+    assert resumed.resumed_from_["stage"] == "clustering"
+    assert resumed.resumed_from_["epoch"] == 2
+    assert EPOCHS_RUN[key] == plain.n_iter_ - 2
+    _assert_same_fit(plain, resumed, X)
+
+
+def test_other_data_or_parameters_start_afresh(X, tmp_path):
+    est = clone(_tiny(DCNClusterer)).set_params(checkpoint=tmp_path, max_epochs=2)
+    first = clone(est).fit(X)
+    assert len(_files(tmp_path)) == 1
+
+    X_other = X.copy()
+    X_other[-1, -1] += 0.5  # one value differs
+    for params, data, stage in [({"n_clusters": 2}, X, None),
+                                ({"lam": 0.5}, X, None),
+                                ({"hidden_dims": [16]}, X, "finished"),  # same as (16,)
+                                ({}, X_other, None),
+                                ({}, X.astype(np.float64), None)]:
+        other = clone(est).set_params(**params).fit(data)
+        assert (other.resumed_from_ or {}).get("stage") == stage, (params, data.dtype)
+    assert len(_files(tmp_path)) == 5
+
+    # What does not change the result does not change the file either.
+    same = clone(est).set_params(verbose=1, checkpoint_every=3, checkpoint=str(tmp_path),
+                                 callbacks=[EpochCounter("x")]).fit(X)
+    assert same.resumed_from_["stage"] == "finished"
+    np.testing.assert_array_equal(same.labels_, first.labels_)
+
+
+def test_a_file_renamed_to_another_fingerprint_is_refused(X, tmp_path):
+    est = _tiny(DECClusterer)
+    est = clone(est).set_params(checkpoint=tmp_path, max_epochs=1)
+    clone(est).fit(X)
+    (name,) = _files(tmp_path)
+    clone(est).set_params(n_clusters=2).fit(X)
+    other = next(n for n in _files(tmp_path) if n != name)
+    os.replace(tmp_path / name, tmp_path / other)
+    with pytest.raises(ValueError, match="holds the state of another fit"):
+        clone(est).set_params(n_clusters=2).fit(X)
+
+
+def test_fingerprint_follows_fitted_autoencoders_and_random_states(X):
+    est = _tiny(DECClusterer)
+    fp = checkpoint_module.fingerprint
+    a = tiny_autoencoder(max_epochs=1).fit(X)
+    b = tiny_autoencoder(max_epochs=1).fit(X[::-1].copy())  # same parameters, other weights
+    assert fp(clone(est).set_params(autoencoder=a), X) != fp(
+        clone(est).set_params(autoencoder=b), X)
+    assert fp(clone(est).set_params(autoencoder=a), X) == fp(
+        clone(est).set_params(autoencoder=a), X)
+    rs = np.random.RandomState(0)
+    assert fp(clone(est).set_params(random_state=rs), X) == fp(
+        clone(est).set_params(random_state=np.random.RandomState(0)), X)
+    rs.rand()
+    assert fp(clone(est).set_params(random_state=rs), X) != fp(
+        clone(est).set_params(random_state=np.random.RandomState(0)), X)
+
+
+def test_large_data_is_fingerprinted_from_sampled_rows(monkeypatch):
+    monkeypatch.setattr(checkpoint_module, "_FULL_HASH_BYTES", 1024)
+    X = np.random.RandomState(0).rand(5000, 4)
+    digest = checkpoint_module.data_digest
+    sampled = np.unique(np.linspace(0, 4999, 1024).round().astype(int))
+    skipped = np.setdiff1d(np.arange(5000), sampled)[0]
+    Y = X.copy()
+    Y[skipped] += 1  # a row the sample does not see
+    assert digest(Y) == digest(X)
+    Y[sampled[1]] += 1
+    assert digest(Y) != digest(X)
+    assert digest(X[:-1]) != digest(X) and digest(X.astype(np.float32)) != digest(X)
+
+
+def test_grid_search_candidates_share_the_directory_in_parallel(X, tmp_path):
+    est = _tiny(DECClusterer)
+    est = clone(est).set_params(max_epochs=2)
+    grid = {"n_clusters": [2, 3]}
+    plain = GridSearchCV(est, grid, cv=2).fit(X)
+    shared = GridSearchCV(clone(est).set_params(checkpoint=tmp_path), grid, cv=2,
+                          n_jobs=2).fit(X)
+    # 2 candidates x 2 splits + the refit: one file each, all finished.
+    assert len(_files(tmp_path)) == 5
+    np.testing.assert_allclose(shared.cv_results_["mean_test_score"],
+                               plain.cv_results_["mean_test_score"], rtol=1e-5)
+    np.testing.assert_array_equal(shared.best_estimator_.labels_,
+                                  plain.best_estimator_.labels_)
+    again = GridSearchCV(clone(est).set_params(checkpoint=tmp_path), grid, cv=2).fit(X)
+    assert again.best_estimator_.resumed_from_["stage"] == "finished"
+    np.testing.assert_array_equal(again.cv_results_["mean_test_score"],
+                                  shared.cv_results_["mean_test_score"])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "foreign", "empty"])
+def test_unreadable_checkpoint_raises_a_clear_error(damage, X, tmp_path):
+    est = clone(tiny_autoencoder(max_epochs=2)).set_params(checkpoint=tmp_path)
+    est.fit(X)
+    (name,) = _files(tmp_path)
+    path = tmp_path / name
+    content = path.read_bytes()
+    path.write_bytes({"truncated": content[:len(content) // 2], "garbage": b"\x00" * 64,
+                      "empty": b""}.get(damage, b""))
+    if damage == "foreign":
+        torch.save({"weights": torch.zeros(3)}, path)
+    refit = clone(est)
+    message = ("not an skdeepcluster checkpoint" if damage == "foreign"
+               else "truncated or corrupt")
+    with pytest.raises(ValueError, match=message) as info:
+        refit.fit(X)
+    assert str(path) in str(info.value) and "Delete it" in str(info.value)
+    error = info.value  # no torch/pickle traceback attached
+    assert error.__cause__ is None
+    assert error.__context__ is None or error.__suppress_context__
+    assert not hasattr(refit, "net_")
+
+
+def test_a_failed_write_keeps_the_previous_checkpoint(X, tmp_path, monkeypatch):
+    est = clone(tiny_autoencoder(max_epochs=3)).set_params(checkpoint=tmp_path)
+    save, calls = torch.save, []
+
+    def fails_the_second_time(obj, f, *args, **kwargs):
+        calls.append(obj["payload"]["epoch"])
+        if len(calls) == 2:  # the process dies in the middle of writing epoch 2
+            f.write(b"partial")
+            raise OSError("No space left on device")
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", fails_the_second_time)
+    with pytest.raises(OSError, match="No space left"):
+        clone(est).fit(X)
+    monkeypatch.undo()
+    assert calls == [1, 2]
+    (name,) = _files(tmp_path)  # no temporary file left behind
+    resumed = clone(est).fit(X)
+    assert resumed.resumed_from_["epoch"] == 1
+    _assert_same_fit(clone(est).set_params(checkpoint=None).fit(X), resumed, X)
+
+
+def test_checkpoint_every_sets_the_writes(X, tmp_path, monkeypatch):
+    writes = []
+    original = checkpoint_module.Checkpoint.save
+
+    def recording(self, stage, payload):
+        writes.append((stage, payload.get("epoch")))
+        return original(self, stage, payload)
+
+    monkeypatch.setattr(checkpoint_module.Checkpoint, "save", recording)
+    est = _tiny(DECClusterer)
+    clone(est).set_params(checkpoint=tmp_path, checkpoint_every=2, tol=0.0).fit(X)
+    assert writes == [("pretraining", 2), ("pretraining", 4), ("pretraining", 5),
+                      ("pretrained", None),
+                      ("clustering", 0), ("clustering", 2), ("clustering", 4),
+                      ("clustering", 5), ("finished", 5)]
+
+
+def test_clone_and_pickle_with_a_checkpoint(X, tmp_path):
+    est = _tiny(DCNClusterer)
+    est = clone(est).set_params(checkpoint=tmp_path, checkpoint_every=2, max_epochs=2)
+    copy = clone(est)
+    assert copy.get_params()["checkpoint"] == tmp_path
+    assert copy.get_params()["checkpoint_every"] == 2
+    assert pickle.loads(pickle.dumps(est)).get_params() == est.get_params()
+    est.fit(X)
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.predict(X), est.predict(X))
+    assert restored.resumed_from_ is None
+    assert clone(restored).fit(X).resumed_from_["stage"] == "finished"
+
+
+def test_random_state_none_resumes_with_the_seed_it_drew(X, tmp_path):
+    est = _tiny(DECClusterer)
+    est = clone(est).set_params(random_state=None, checkpoint=tmp_path, tol=0.0)
+    with pytest.raises(KeyboardInterrupt):
+        clone(est).set_params(callbacks=[CtrlCAtBatch(25)]).fit(X)
+    resumed = clone(est).fit(X)
+    assert resumed.resumed_from_["stage"] == "clustering"
+    again = clone(est).fit(X)  # the finished fit, not a new random one
+    np.testing.assert_array_equal(again.labels_, resumed.labels_)
