@@ -2,8 +2,10 @@
 
 For each seed an :class:`~skdeepcluster.AutoEncoder` is fitted once with ``--ae``
 parameters (JSON; default: its defaults, as every clusterer pretrains by itself), k-means
-(``n_init=20``) on its embedding gives the start's accuracy, and every ``--config`` (a
-method and JSON constructor parameters) is fitted on top of it with ``autoencoder=ae``.
+(``n_init=20``) on its embedding gives the start's accuracy (also on the embedding
+standardised per dimension, ``_std``, and scaled to unit norm per row, ``_l2``), and
+every ``--config`` (a method and JSON constructor parameters) is fitted on top of it
+with ``autoencoder=ae``.
 One JSON line per (seed, config) is appended to ``--out``. ``--adam-weight-decay`` is a
 probe, not a package option: it patches the pretraining optimizers' weight decay.
 
@@ -66,11 +68,15 @@ def main(argv=None):
         start = time.perf_counter()
         ae = AutoEncoder(random_state=seed, **ae_params).fit(X)
         ae_fit = time.perf_counter() - start
-        labels = KMeans(n_clusters=k, n_init=20, random_state=seed).fit_predict(
-            ae.transform(X))
+        Z = ae.transform(X)
+        readouts = {}
+        for name, Zr in (("", Z), ("_std", (Z - Z.mean(0)) / Z.std(0)),
+                         ("_l2", Z / np.linalg.norm(Z, axis=1, keepdims=True))):
+            labels = KMeans(n_clusters=k, n_init=20, random_state=seed).fit_predict(Zr)
+            readouts[f"ae_kmeans_acc{name}"] = round(scores(y, labels)["acc"], 4)
         base = dict(dataset=args.dataset, name=args.name, seed=seed, ae=ae_params,
                     weight_decay=args.adam_weight_decay, ae_fit=round(ae_fit, 1),
-                    ae_kmeans_acc=round(scores(y, labels)["acc"], 4))
+                    **readouts)
         for method, params in args.config:
             params = json.loads(params)
             if method == "idec":

@@ -92,11 +92,22 @@ def draw_seed(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+#: Held by every fit while it draws from torch's random number generator, which is global
+#: to the process: fits started in several threads of one process (joblib's "threading"
+#: backend, a thread pool) run one after the other, so each gives the labels it gives
+#: alone and the caller's random state is restored intact. Re-entrant, for fits that fit
+#: an autoencoder inside.
+_RNG_LOCK = threading.RLock()
+
+
 @contextmanager
 def seeded(seed, device):
-    """Seed torch inside a forked RNG so that the caller's global state is restored."""
+    """Seed torch inside a forked RNG so that the caller's global state is restored.
+
+    Holds :data:`_RNG_LOCK` meanwhile (see there).
+    """
     cuda_devices = list(range(torch.cuda.device_count())) if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices):
+    with _RNG_LOCK, torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
         yield
 

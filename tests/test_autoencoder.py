@@ -156,6 +156,26 @@ def test_same_seed_same_model_and_global_rng_untouched(X):
     assert not np.allclose(a.transform(X), c.transform(X))
 
 
+def test_fits_in_concurrent_threads_give_the_labels_they_give_alone(X):
+    # torch's random number generator is global to the process: without the lock that
+    # seeded() holds, threads reseed and draw from it in turn and most fits differ.
+    from concurrent.futures import ThreadPoolExecutor
+
+    seeds = [0, 1, 2, 3] * 3
+    alone = {s: AutoEncoder(max_epochs=2, **{**TINY, "random_state": s}).fit(X).transform(X)
+             for s in range(4)}
+    torch_state = torch.get_rng_state()
+
+    def fit(seed):
+        return AutoEncoder(max_epochs=2, **{**TINY, "random_state": seed}).fit(X).transform(X)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(fit, seeds))
+    for seed, Z in zip(seeds, results):
+        np.testing.assert_array_equal(Z, alone[seed])
+    assert torch.equal(torch.get_rng_state(), torch_state)
+
+
 def test_mixed_precision_trains_and_returns_finite_float32(X):
     ae = AutoEncoder(max_epochs=3, mixed_precision=True, optimizer="adam", lr=1e-2,
                      **TINY).fit(X)
