@@ -129,7 +129,10 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
     checkpoint_every : int, default=1
         Epochs between two writes of the checkpoint.
     verbose : int, default=0
-        0: silent; 1: one line per epoch; 2: also progress bars.
+        0: silent. 1: one progress display for the whole fit (phase, epoch, loss,
+        label change, elapsed and remaining time): a ``tqdm`` bar on a terminal or in
+        Jupyter, plain lines on standard error elsewhere (logs, CI). 2: skorch's
+        per-epoch tables and per-batch progress bars instead.
     callbacks : list of skorch callbacks, default=None
         Passed to the skorch net that trains the module (copied, never modified).
 

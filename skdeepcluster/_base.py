@@ -20,6 +20,8 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 
 from ._checkpoint import Checkpoint
 from ._kmeans import assign_nonempty, nearest_center
+from ._progress import current as current_progress
+from ._progress import fit_progress
 from ._training import (
     TRAIN_DTYPE,
     as_tensor,
@@ -173,7 +175,7 @@ class _BaseDeep(BaseEstimator):
             if finished is not None:
                 fitted = finished["fitted"]
             else:
-                with interruptible(), seeded(seed, device):
+                with interruptible(), seeded(seed, device), fit_progress(self):
                     fitted = self._fit(X, device, seed, checkpoint)
                 if checkpoint is not None and not nested:
                     checkpoint.save("finished", {"fitted": fitted,
@@ -401,6 +403,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         """k-means on the pretrained embedding ``Z`` (tensor): ``(centers, labels)``."""
         from ._kmeans import kmeans
 
+        progress = current_progress()
+        if progress is not None:
+            progress.phase("initial clustering")
         centers, labels, _ = kmeans(to_numpy(Z), self.n_clusters, n_init=n_init, seed=seed)
         return centers, labels
 

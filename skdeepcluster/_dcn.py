@@ -240,7 +240,10 @@ class DCNClusterer(BaseDeepClusterer):
         Epochs of pretraining, and of the clustering phase, between two writes of the
         checkpoint.
     verbose : int, default=0
-        0: silent; 1: one line per epoch; 2: also progress bars.
+        0: silent. 1: one progress display for the whole fit (phase, epoch, loss,
+        label change, elapsed and remaining time): a ``tqdm`` bar on a terminal or in
+        Jupyter, plain lines on standard error elsewhere (logs, CI). 2: skorch's
+        per-epoch tables and per-batch progress bars instead.
     callbacks : list of skorch callbacks, default=None
         Passed to the skorch net of the clustering phase (copied, never modified).
 

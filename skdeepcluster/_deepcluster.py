@@ -153,6 +153,7 @@ class _DeepClusterPhase(ClusteringPhase):
     """
 
     change_record = None
+    progress_records = ("nmi_previous",)
 
     def __init__(self, estimator, Xt, data, k, n_components, rng):
         self.estimator, self.Xt, self.data = estimator, Xt, data
@@ -292,7 +293,10 @@ class DeepClusterClusterer(BaseDeepClusterer):
     checkpoint_every : int, default=1
         Epochs between two writes of the checkpoint.
     verbose : int, default=0
-        0: silent; 1: one line per epoch; 2: also progress bars.
+        0: silent. 1: one progress display for the whole fit (phase, epoch, loss,
+        label change, elapsed and remaining time): a ``tqdm`` bar on a terminal or in
+        Jupyter, plain lines on standard error elsewhere (logs, CI). 2: skorch's
+        per-epoch tables and per-batch progress bars instead.
     callbacks : list of skorch callbacks, default=None
         Passed to the skorch net (copied, never modified).
 

@@ -21,6 +21,8 @@ from skorch.callbacks import ProgressBar
 from skorch.history import History
 from skorch.utils import to_tensor
 
+from ._progress import current as current_progress
+
 #: Optimisers by name: ``(class, keyword arguments)``; SGD always uses momentum 0.9.
 OPTIMIZERS = {
     "adam": (torch.optim.Adam, {}),
@@ -533,6 +535,8 @@ class ClusteringPhase:
 
     # The history key of the change (None: the method records it in its own terms).
     change_record = "delta_label"
+    # The history keys the progress display (verbose=1) shows next to the loss.
+    progress_records = ("delta_label",)
 
     def refresh(self, net):
         """Prepare the epoch that begins (its history row is open)."""
@@ -586,6 +590,7 @@ class _Run:
         self.phase, self.tol, self.epochs = phase, tol, epochs
         self.checkpoint, self.stage, self.extra = checkpoint, stage, extra
         self.converged = converged
+        self.progress = current_progress()
 
     def epoch_begin(self, net):
         if self.phase is not None:
@@ -602,6 +607,11 @@ class _Run:
 
     def epoch_done(self, net):
         epoch = len(net.history)
+        if self.progress is not None:
+            row = net.history[-1]
+            shown = () if self.phase is None else self.phase.progress_records
+            self.progress.epoch(epoch, loss=row.get("train_loss"),
+                                **{key: row.get(key) for key in shown})
         if self.checkpoint is not None and (self.checkpoint.due(epoch) or self.converged
                                             or epoch >= self.epochs):
             self.save(net)
@@ -652,6 +662,8 @@ def train(net, data, *, epochs, phase=None, tol=0.0, checkpoint=None, stage="clu
     if resume is None and phase is not None and checkpoint is not None:
         run.save(net)
     remaining = epochs - len(net.history)
+    if run.progress is not None:
+        run.progress.phase(stage, epochs, done=len(net.history))
     if remaining > 0 and not run.converged:
         net._run = run
         try:
@@ -667,7 +679,9 @@ def make_net(net_class, module, module_kwargs, *, optimizer, lr, optimizer_kwarg
     """Build (not fit) a :class:`DeepNet` from an estimator's parameters.
 
     ``callbacks`` are the user's skorch callbacks, copied so that fitting never mutates
-    the estimator's parameters; ``verbose >= 2`` adds a progress bar. The net trains in
+    the estimator's parameters; ``verbose >= 2`` prints skorch's per-epoch table and a
+    progress bar per epoch (``verbose=1`` is the fit's one display, see
+    :mod:`~skdeepcluster._progress`). The net trains in
     :data:`TRAIN_DTYPE` whatever the dtype of ``X``, with a fused optimizer where torch
     has one for the device.
     """
@@ -682,7 +696,7 @@ def make_net(net_class, module, module_kwargs, *, optimizer, lr, optimizer_kwarg
     opt_params = {f"optimizer__{k}": v for k, v in optimizer_kwargs.items()}
     return net_class(
         module, criterion=torch.nn.MSELoss, optimizer=optimizer, lr=lr,
-        max_epochs=max_epochs, batch_size=batch_size, device=device, verbose=int(verbose > 0),
+        max_epochs=max_epochs, batch_size=batch_size, device=device, verbose=int(verbose >= 2),
         callbacks=cbs, dtype=TRAIN_DTYPE, mixed_precision=mixed_precision, seed=seed,
         batches_per_epoch=batches_per_epoch, **module_params, **opt_params, **kwargs,
     )

@@ -216,10 +216,14 @@ def test_pickle_round_trip(X, fitted):
 
 def test_verbose(X, capsys):
     AutoEncoder(max_epochs=2, verbose=0, **TINY).fit(X)
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr() == ("", "")
     AutoEncoder(max_epochs=2, verbose=1, **TINY).fit(X)
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert out == "" and "[AutoEncoder] pretraining epoch 2/2 loss=" in err
+    AutoEncoder(max_epochs=2, verbose=2, **TINY).fit(X)
+    out, err = capsys.readouterr()
     assert "train_loss" in out and len(out.strip().splitlines()) >= 2 + 2  # header + 2 epochs
+    assert "[AutoEncoder]" not in err
 
 
 @pytest.mark.parametrize(

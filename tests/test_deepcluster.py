@@ -374,10 +374,13 @@ def test_fit_does_not_touch_global_rng_state(X, random_state):
 
 def test_verbose_prints_the_nmi(X, capsys):
     dc(verbose=0).fit(X)
-    assert capsys.readouterr().out == ""
-    dc(verbose=1).fit(X)
+    assert capsys.readouterr() == ("", "")
+    dc(verbose=2).fit(X)
     out = capsys.readouterr().out
     assert "nmi_previous" in out and "kmeans_loss" in out
+    dc(verbose=1).fit(X)
+    out, err = capsys.readouterr()
+    assert out == "" and "nmi_previous=" in err
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
