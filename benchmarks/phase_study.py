@@ -13,6 +13,7 @@ Example::
 
     python benchmarks/phase_study.py --dataset digits --seeds 0 1 2 \\
         --config dec '{}' --config dcn '{"lam": 0.005}' --out /tmp/phase.jsonl
+    python benchmarks/phase_study.py --summarize /tmp/phase.jsonl   # markdown table
 """
 
 import argparse
@@ -26,7 +27,7 @@ import torch
 from sklearn.cluster import KMeans
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import DATASETS, load, scores  # noqa: E402
+from run import DATASETS, load, mean_std, scores  # noqa: E402
 
 import skdeepcluster._training as training  # noqa: E402
 from skdeepcluster import (  # noqa: E402
@@ -40,7 +41,32 @@ METHODS = {"dec": DECClusterer, "idec": DECClusterer, "dcn": DCNClusterer,
            "vade": VaDEClusterer}
 
 
+def summarize(path):
+    """Markdown table of a JSON-lines file: per dataset, recipe and method, the mean ±
+    std over seeds of the start (k-means on the embedding, three read-outs) and of the
+    method's accuracy."""
+    groups = {}
+    for line in open(path):
+        r = json.loads(line)
+        key = (r["dataset"], r["name"], r["method"], json.dumps(r["params"]))
+        groups.setdefault(key, []).append(r)
+    rows = ["| dataset | recipe | method | params | seeds | AE+KM | AE+KM std | AE+KM l2 "
+            "| ACC | min ACC |", "| --- " * 10 + "|"]
+    for (dataset, name, method, params), rs in groups.items():
+        starts = [mean_std([r.get(f"ae_kmeans_acc{x}") for r in rs], ".3f")
+                  if all(f"ae_kmeans_acc{x}" in r for r in rs) else "–"
+                  for x in ("", "_std", "_l2")]
+        accs = [r["acc"] for r in rs]
+        rows.append(f"| {dataset} | {name} | {method} | {params} | "
+                    f"{','.join(str(r['seed']) for r in rs)} | {' | '.join(starts)} | "
+                    f"{mean_std(accs, '.3f')} | {min(accs):.3f} |")
+    return "\n".join(rows) + "\n"
+
+
 def main(argv=None):
+    if argv is None and sys.argv[1:2] == ["--summarize"]:
+        print(summarize(sys.argv[2]), end="")
+        return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", choices=DATASETS, default="digits")
     p.add_argument("--data-home")
