@@ -591,6 +591,7 @@ class _Run:
         self.checkpoint, self.stage, self.extra = checkpoint, stage, extra
         self.converged = converged
         self.progress = current_progress()
+        self.pending = None  # see epoch_done
 
     def epoch_begin(self, net):
         if self.phase is not None:
@@ -612,16 +613,30 @@ class _Run:
             shown = () if self.phase is None else self.phase.progress_records
             self.progress.epoch(epoch, loss=row.get("train_loss"),
                                 **{key: row.get(key) for key in shown})
-        if self.checkpoint is not None and (self.checkpoint.due(epoch) or self.converged
-                                            or epoch >= self.epochs):
+        if self.checkpoint is None:
+            return
+        if self.checkpoint.due(epoch) or self.converged or epoch >= self.epochs:
             self.save(net)
+            self.pending = None
+        else:  # kept in memory (a copy: training goes on) for a Ctrl-C to write
+            self.pending = copy.deepcopy(self.state(net))
 
-    def save(self, net):
-        self.checkpoint.save(self.stage, {
+    def state(self, net):
+        """The state a checkpoint holds at the end of the net's last epoch."""
+        return {
             **self.extra, "epoch": len(net.history), "converged": self.converged,
             "net": net_state(net), "rng": rng_state(net.device),
             "phase": None if self.phase is None else self.phase.state_dict(),
-        })
+        }
+
+    def save(self, net):
+        self.checkpoint.save(self.stage, self.state(net))
+
+    def save_pending(self):
+        """On Ctrl-C: write the last completed epoch's state if no write holds it yet."""
+        if self.pending is not None:
+            self.checkpoint.save(self.stage, self.pending)
+            self.pending = None
 
 
 def train(net, data, *, epochs, phase=None, tol=0.0, checkpoint=None, stage="clustering",
@@ -642,8 +657,9 @@ def train(net, data, *, epochs, phase=None, tol=0.0, checkpoint=None, stage="clu
     state, history and batch-stream position, torch's RNG state and the phase's
     :meth:`~ClusteringPhase.state_dict`. Given such a state as ``resume``, the net
     (built and initialised as in the interrupted fit) continues from it, so that on the
-    CPU the result is the one the uninterrupted fit gives. Ctrl-C writes nothing more:
-    a resumed fit restarts from the last periodic state.
+    CPU the result is the one the uninterrupted fit gives. Between two writes the state
+    of the last completed epoch is kept in memory, and Ctrl-C writes it before
+    re-raising, so a resumed fit loses at most the epoch that was running.
 
     Returns
     -------
@@ -668,6 +684,10 @@ def train(net, data, *, epochs, phase=None, tol=0.0, checkpoint=None, stage="clu
         net._run = run
         try:
             net.partial_fit(dataset, epochs=remaining)
+        except KeyboardInterrupt:  # a user's Ctrl-C (a callback's never gets here)
+            if checkpoint is not None:
+                run.save_pending()
+            raise
         finally:
             net._run = None
     return run.converged

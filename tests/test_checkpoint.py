@@ -140,23 +140,26 @@ def test_checkpointed_fit_is_the_plain_fit_and_a_finished_one_is_reused(est, X, 
     _assert_same_fit(plain, again, X)
 
 
+@pytest.mark.parametrize("every", [1, 10])
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
-def test_ctrl_c_then_refit_resumes_to_the_uninterrupted_result(est, X, tmp_path):
+def test_ctrl_c_then_refit_resumes_to_the_uninterrupted_result(est, every, X, tmp_path):
     plain = clone(est).set_params(tol=0.0) if "tol" in est.get_params() else clone(est)
     plain.fit(X)
     # Interrupted in its third epoch (of the clustering phase; of training for the
-    # autoencoder), after two epochs' checkpoints.
+    # autoencoder), after two epochs' checkpoints (every=1), or before any periodic
+    # write of this phase (every=10): then Ctrl-C writes the second epoch's state.
     batches = -(-len(X) // est.batch_size)
     if getattr(est, "update_interval", None):
         batches = est.update_interval
-    interrupted = clone(plain).set_params(checkpoint=tmp_path,
+    interrupted = clone(plain).set_params(checkpoint=tmp_path, checkpoint_every=every,
                                           callbacks=[CtrlCAtBatch(2 * batches + 1)])
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit(X)
     assert not hasattr(interrupted, "labels_") and not hasattr(interrupted, "net_")
 
-    key = f"resumed-{id(est)}"
-    resumed = clone(plain).set_params(checkpoint=tmp_path, callbacks=[EpochCounter(key)])
+    key = f"resumed-{id(est)}-{every}"
+    resumed = clone(plain).set_params(checkpoint=tmp_path, checkpoint_every=every,
+                                      callbacks=[EpochCounter(key)])
     resumed.fit(X)
     stage = "pretraining" if isinstance(est, AutoEncoder) else "clustering"
     assert resumed.resumed_from_["stage"] == stage
