@@ -19,7 +19,14 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from ._checkpoint import Checkpoint
-from ._kmeans import assign_nonempty, nearest_center
+from ._kmeans import (
+    KMEANS_BACKENDS,
+    assign_nonempty,
+    cluster,
+    import_faiss,
+    nearest_center,
+    resolve_kmeans_backend,
+)
 from ._progress import current as current_progress
 from ._progress import fit_progress
 from ._training import (
@@ -267,8 +274,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
 
     It is not meant to be instantiated and takes no parameters of its own; the
     subclasses share ``n_clusters``, ``hidden_dims``, ``latent_dim``, ``max_epochs``,
-    ``tol``, ``batch_size``, ``mixed_precision``, ``device``, ``random_state``,
-    ``checkpoint``, ``checkpoint_every``, ``verbose`` and ``callbacks``, and those that
+    ``tol``, ``batch_size``, ``kmeans_backend``, ``mixed_precision``, ``device``,
+    ``random_state``, ``checkpoint``, ``checkpoint_every``, ``verbose`` and
+    ``callbacks``, and those that
     pretrain an autoencoder also ``pretrain_epochs``, ``pretrain_lr``, ``autoencoder``
     and ``memory`` (see each subclass for their meaning).
 
@@ -285,6 +293,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         ``delta_label`` (the change of the labels that ``tol`` is compared with).
     resumed_from_ : dict or None
         Where the fit resumed from its ``checkpoint`` (None: from the start).
+    kmeans_backend_ : str
+        The k-means backend the fit ran (``kmeans_backend`` with ``"auto"`` resolved).
     net_ : skorch.NeuralNet
         The trained skorch net; ``module_`` is its module.
     device_ : torch.device
@@ -329,6 +339,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "tol": [Interval(Real, 0, 1, closed="both")],
         "autoencoder": [HasMethods(["fit", "transform"]), None],
         "memory": [None, str, HasMethods(["cache"])],
+        "kmeans_backend": [StrOptions(set(KMEANS_BACKENDS))],
     }
 
     def _check_fit_data(self, X):
@@ -336,6 +347,16 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             raise ValueError(
                 f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}."
             )
+        if self.kmeans_backend == "faiss":
+            import_faiss()  # before any training: a clear error if faiss is missing
+
+    def _kmeans_backend(self, n_samples, n_clusters=None, device=None, on_device=False):
+        """The backend ``kmeans_backend`` gives a k-means of ``n_samples`` rows into
+        ``n_clusters`` (default: ``self.n_clusters``); see
+        :func:`~skdeepcluster._kmeans.resolve_kmeans_backend`."""
+        n_clusters = self.n_clusters if n_clusters is None else n_clusters
+        return resolve_kmeans_backend(self.kmeans_backend, n_samples, n_clusters, device,
+                                      on_device=on_device)
 
     # -- pretraining -------------------------------------------------------------------
     def _pretrained_autoencoder(self, X, device, seed, loss="auto", checkpoint=None):
@@ -400,13 +421,13 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         return autoencoder, Xt, Z
 
     def _initial_clustering(self, Z, seed, n_init):
-        """k-means on the pretrained embedding ``Z`` (tensor): ``(centers, labels)``."""
-        from ._kmeans import kmeans
-
+        """k-means on the pretrained embedding ``Z`` (tensor): ``(centers, labels)``
+        (numpy), with the backend of ``kmeans_backend``."""
         progress = current_progress()
         if progress is not None:
             progress.phase("initial clustering")
-        centers, labels, _ = kmeans(to_numpy(Z), self.n_clusters, n_init=n_init, seed=seed)
+        centers, labels, _ = cluster(Z, self.n_clusters, backend=self._kmeans_backend(len(Z)),
+                                     n_init=n_init, seed=seed)
         return centers, labels
 
     # -- inference ---------------------------------------------------------------------

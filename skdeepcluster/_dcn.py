@@ -97,7 +97,8 @@ class _DCNPhase(ClusteringPhase):
     def _rerun_kmeans(self, net):
         """Full k-means on the current embedding, started from the current centres."""
         Z = self._embedding(net)
-        centers, labels, _ = refine_kmeans(to_numpy(Z), to_numpy(self.centers))
+        centers, labels, _ = refine_kmeans(Z, to_numpy(self.centers),
+                                           backend=self.estimator._kmeans_backend(len(Z)))
         self.centers = torch.as_tensor(centers, device=Z.device)
         self.assignments = torch.as_tensor(labels, device=Z.device)
 
@@ -203,6 +204,19 @@ class DCNClusterer(BaseDeepClusterer):
         Stop when fewer than this fraction of labels change over an epoch.
     n_init : int, default=20
         Number of k-means runs on the pretrained embedding.
+    kmeans_backend : {"auto", "sklearn", "torch", "faiss"}, default="auto"
+        The k-means that clusters the pretrained embedding, and that re-runs
+        (``kmeans_interval``, final pass). ``"sklearn"``: :class:`sklearn.cluster.KMeans`.
+        ``"torch"``: the package's k-means in torch, on ``device`` (k-means++ starts;
+        distances computed in blocks of bounded memory, under 200 MB beyond the
+        embedding for a million samples into 10,000 clusters), for data and cluster
+        counts where scikit-learn's k-means is slow. ``"faiss"``: faiss's k-means
+        (float32 on the CPU, random starts, a fixed number of iterations; install
+        ``pip install "skdeepcluster[faiss]"``). ``"auto"`` is ``"sklearn"``, or
+        ``"torch"`` when ``n_samples * n_clusters`` exceeds 10**8; it never depends on
+        what is installed, so installing faiss does not change results. Every backend
+        uses ``n_init`` and ``random_state``, and gives labels that are the nearest
+        centres, with empty clusters reseeded.
     autoencoder : AutoEncoder or None, default=None
         Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
         ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``. An
@@ -262,6 +276,9 @@ class DCNClusterer(BaseDeepClusterer):
     history_ : list of dict
         One record per epoch: ``train_loss``, ``delta_label`` (fraction of labels
         changed over the epoch), ``dur``.
+    kmeans_backend_ : str
+        The k-means backend the fit used: ``kmeans_backend``, with ``"auto"``
+        resolved.
     resumed_from_ : dict or None
         None when the fit ran from the start; otherwise where it resumed from its
         ``checkpoint``: ``{"path": file, "stage": stage, "epoch": n}``, ``stage`` being
@@ -318,9 +335,10 @@ class DCNClusterer(BaseDeepClusterer):
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
                  lam=0.05, pretrain_epochs="auto", max_epochs=50, batch_size="auto", lr=1e-4,
                  optimizer="adam", pretrain_lr="auto", initial_count=100,
-                 kmeans_interval=None, tol=1e-3, n_init=20, autoencoder=None, memory=None,
-                 mixed_precision="auto", device="auto", random_state=None, checkpoint=None,
-                 checkpoint_every=1, verbose=0, callbacks=None):
+                 kmeans_interval=None, tol=1e-3, n_init=20, kmeans_backend="auto",
+                 autoencoder=None, memory=None, mixed_precision="auto", device="auto",
+                 random_state=None, checkpoint=None, checkpoint_every=1, verbose=0,
+                 callbacks=None):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
@@ -335,6 +353,7 @@ class DCNClusterer(BaseDeepClusterer):
         self.kmeans_interval = kmeans_interval
         self.tol = tol
         self.n_init = n_init
+        self.kmeans_backend = kmeans_backend
         self.autoencoder = autoencoder
         self.memory = memory
         self.mixed_precision = mixed_precision
@@ -399,7 +418,9 @@ class DCNClusterer(BaseDeepClusterer):
 
         # Final labels in X's dtype, as predict(X) computes them.
         Z = self._forward(net.module_.encoder, X, module=net.module_)
-        centers, _, _ = refine_kmeans(to_numpy(Z), to_numpy(phase.centers.to(Z.dtype)))
+        backend = self._kmeans_backend(len(X))
+        centers, _, _ = refine_kmeans(Z, to_numpy(phase.centers.to(Z.dtype)),
+                                      backend=backend)
         centers, labels = self._final_assignment(Z, centers)
         return {
             "net_": net,
@@ -408,6 +429,7 @@ class DCNClusterer(BaseDeepClusterer):
             "counts_": to_numpy(phase.counts),
             "history_": history_records(net),
             "n_iter_": len(net.history),
+            "kmeans_backend_": backend,
         }
 
     def _embed_tensor(self, xb):

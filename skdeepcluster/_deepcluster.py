@@ -13,7 +13,7 @@ from sklearn.metrics import normalized_mutual_info_score
 from sklearn.utils._param_validation import Interval
 
 from ._base import BaseDeepClusterer, resolve_batch_size
-from ._kmeans import kmeans, kmeans_torch, nearest_center, pca_whitening, whiten_normalize
+from ._kmeans import cluster, nearest_center, pca_whitening, whiten_normalize
 from ._losses import squared_distances
 from ._training import (
     TRAIN_DTYPE,
@@ -265,6 +265,21 @@ class DeepClusterClusterer(BaseDeepClusterer):
     n_init : int, default=20
         Number of runs of the final k-means with ``n_clusters``. The clustering into
         pseudo-labels runs once per epoch (as the paper).
+    kmeans_backend : {"auto", "sklearn", "torch", "faiss"}, default="auto"
+        The k-means of the per-epoch clustering into pseudo-labels (one run of 20
+        iterations) and of the final clustering into ``n_clusters``. ``"sklearn"``:
+        :class:`sklearn.cluster.KMeans`. ``"torch"``: the package's k-means in torch, on
+        ``device`` (random-row starts for the pseudo-labels, as the paper, k-means++ for
+        the final clusters; distances computed in blocks of bounded memory, under 200 MB
+        beyond the features for a million samples into 10,000 clusters). ``"faiss"``:
+        faiss's k-means, the paper's choice (float32 on the CPU, random starts; install
+        ``pip install "skdeepcluster[faiss]"``). ``"auto"`` runs the pseudo-labels with
+        scikit-learn's k-means on the CPU and with torch's on other devices (the
+        features stay there), and the final clustering with scikit-learn's; either
+        switches to torch when ``n_samples`` times its number of clusters exceeds
+        10**8. It never depends on what is installed, so installing faiss does not
+        change results. Every backend gives labels that are the nearest centres, with
+        empty clusters reseeded.
     mixed_precision : bool or "auto", default="auto"
         bfloat16 autocast in training forward passes and in the feature pass that feeds
         the pseudo-labelling. ``"auto"`` turns it on where the device runs bfloat16
@@ -325,6 +340,9 @@ class DeepClusterClusterer(BaseDeepClusterer):
         ``kmeans_loss`` (mean squared distance of the processed features to their
         pseudo-label centre), ``nmi_previous`` (NMI between this epoch's pseudo-labels
         and the previous epoch's; NaN in the first record), ``dur``.
+    kmeans_backend_ : str
+        The k-means backend the fit used: ``kmeans_backend``, with ``"auto"``
+        resolved (for the pseudo-labels).
     resumed_from_ : dict or None
         None when the fit ran from the start; otherwise where it resumed from its
         ``checkpoint``: ``{"path": file, "stage": stage, "epoch": n}``, ``stage`` being
@@ -350,9 +368,12 @@ class DeepClusterClusterer(BaseDeepClusterer):
 
     Notes
     -----
-    The clustering at each epoch runs scikit-learn's k-means (one run, 20 iterations, as
-    the paper's faiss k-means) on the CPU, and a k-means in torch on the training
-    device otherwise, so that the features stay on the GPU.
+    The clustering at each epoch is one run of k-means of 20 iterations, as the paper's
+    faiss k-means; with ``kmeans_backend="auto"`` it runs scikit-learn's k-means on the
+    CPU, and a k-means in torch on the training device otherwise, so that the features
+    stay on the GPU. At the paper's scale (a million images into 10,000
+    pseudo-clusters) ``"auto"`` runs the torch k-means on any device, in bounded
+    memory; ``kmeans_backend="faiss"`` is the paper's choice.
 
     References
     ----------
@@ -389,8 +410,9 @@ class DeepClusterClusterer(BaseDeepClusterer):
     def __init__(self, n_clusters=8, *, n_pseudo_clusters=50, image_shape=None,
                  hidden_dims=None, latent_dim=128, pca_dim=16, augment=True,
                  max_epochs=20, batch_size=256, lr=0.05, weight_decay=1e-5, tol=0.0,
-                 n_init=20, mixed_precision="auto", device="auto", random_state=None,
-                 checkpoint=None, checkpoint_every=1, verbose=0, callbacks=None):
+                 n_init=20, kmeans_backend="auto", mixed_precision="auto", device="auto",
+                 random_state=None, checkpoint=None, checkpoint_every=1, verbose=0,
+                 callbacks=None):
         self.n_clusters = n_clusters
         self.n_pseudo_clusters = n_pseudo_clusters
         self.image_shape = image_shape
@@ -404,6 +426,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
         self.weight_decay = weight_decay
         self.tol = tol
         self.n_init = n_init
+        self.kmeans_backend = kmeans_backend
         self.mixed_precision = mixed_precision
         self.device = device
         self.random_state = random_state
@@ -491,8 +514,8 @@ class DeepClusterClusterer(BaseDeepClusterer):
         features = self._forward(module.features, X, module=module)
         mean, components = pca_whitening(features, n_components)
         P = whiten_normalize(features, mean, components)
-        centers, _, _ = kmeans(to_numpy(P), self.n_clusters, n_init=self.n_init,
-                               seed=int(rng.randint(2**31 - 1)))
+        centers, _, _ = cluster(P, self.n_clusters, backend=self._kmeans_backend(n),
+                                n_init=self.n_init, seed=int(rng.randint(2**31 - 1)))
         centers, labels = self._final_assignment(P, centers)
         d2 = ((to_numpy(P) - centers[labels]) ** 2).sum(1)
         return {
@@ -504,6 +527,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
             "temperature_": max(float(d2.mean()), 1e-12),
             "history_": history_records(net),
             "n_iter_": len(net.history),
+            "kmeans_backend_": self._kmeans_backend(n, k, device, on_device=True),
         }
 
     def _pseudo_features(self, net, Xt):
@@ -518,23 +542,26 @@ class DeepClusterClusterer(BaseDeepClusterer):
 
         return self._forward(features, Xt, module=module)
 
-    @staticmethod
-    def _pseudo_labels(P, k, seed):
-        """k-means of the processed features: ``(labels tensor on P's device, loss)``.
+    def _pseudo_labels(self, P, k, seed):
+        """k-means of the processed features: ``(labels tensor, loss)``.
 
-        Every cluster is non-empty as far as the data allows (empty ones are reseeded);
-        ``loss`` is the mean squared distance to the assigned centre.
+        One run of 20 iterations, with the backend of ``kmeans_backend`` (``"auto"``:
+        scikit-learn's on the CPU, the torch k-means on other devices, so that the
+        features stay there). Every cluster is non-empty as far as the data allows
+        (empty ones are reseeded); ``loss`` is the mean squared distance to the
+        assigned centre.
         """
-        if P.device.type == "cpu":
-            with warnings.catch_warnings():
-                # Fewer distinct points than clusters: handled (empty clusters are
-                # skipped by the sampler), not the user's concern.
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                _, labels, inertia = kmeans(P.numpy(), k, n_init=1, seed=seed, max_iter=20)
-            return torch.from_numpy(labels), inertia / len(P)
-        generator = torch.Generator().manual_seed(seed)
-        _, labels, inertia = kmeans_torch(P, k, generator=generator, max_iter=20)
-        return labels, inertia / len(P)
+        backend = self._kmeans_backend(len(P), k, P.device, on_device=True)
+        with warnings.catch_warnings():
+            # Fewer distinct points than clusters: handled (empty clusters are
+            # skipped by the sampler), not the user's concern.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            # Distinct random rows start the run, as in the paper (faiss); scikit-learn
+            # keeps its k-means++ start.
+            _, labels, inertia = cluster(
+                P, k, backend=backend, n_init=1, seed=seed, max_iter=20,
+                init="k-means++" if backend == "sklearn" else "random")
+        return torch.from_numpy(labels), inertia / len(P)
 
     # -- inference ---------------------------------------------------------------------
     def _embed_tensor(self, xb):

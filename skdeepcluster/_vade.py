@@ -236,6 +236,18 @@ class VaDEClusterer(BaseDeepClusterer):
     n_init : int, default=20
         Number of k-means runs on the pretrained embedding (the best by inertia is
         kept); the initial mixture is fitted to its clusters.
+    kmeans_backend : {"auto", "sklearn", "torch", "faiss"}, default="auto"
+        The k-means that clusters the pretrained embedding.
+        ``"sklearn"``: :class:`sklearn.cluster.KMeans`. ``"torch"``: the package's
+        k-means in torch, on ``device`` (k-means++ starts; distances computed in blocks
+        of bounded memory, under 200 MB beyond the embedding for a million samples into
+        10,000 clusters), for data and cluster counts where scikit-learn's k-means is
+        slow. ``"faiss"``: faiss's k-means (float32 on the CPU, random starts, a fixed
+        number of iterations; install ``pip install "skdeepcluster[faiss]"``). ``"auto"``
+        is ``"sklearn"``, or ``"torch"`` when ``n_samples * n_clusters`` exceeds 10**8;
+        it never depends on what is installed, so installing faiss does not change
+        results. Every backend uses ``n_init`` and ``random_state``, and gives labels
+        that are the nearest centres, with empty clusters reseeded.
     autoencoder : AutoEncoder or None, default=None
         Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
         ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``, with
@@ -307,6 +319,9 @@ class VaDEClusterer(BaseDeepClusterer):
     history_ : list of dict
         One record per epoch: ``train_loss`` (negative ELBO per sample),
         ``delta_label`` (fraction of labels changed over the epoch), ``dur``, ...
+    kmeans_backend_ : str
+        The k-means backend the fit used: ``kmeans_backend``, with ``"auto"``
+        resolved.
     resumed_from_ : dict or None
         None when the fit ran from the start; otherwise where it resumed from its
         ``checkpoint``: ``{"path": file, "stage": stage, "epoch": n}``, ``stage`` being
@@ -364,9 +379,9 @@ class VaDEClusterer(BaseDeepClusterer):
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
                  likelihood="auto", pretrain_epochs="auto", max_epochs=100, batch_size="auto",
                  lr=5e-4, prior_lr=5e-5, pretrain_lr="auto", tol=1e-3, n_init=20,
-                 autoencoder=None, memory=None, mixed_precision="auto", device="auto",
-                 random_state=None, checkpoint=None, checkpoint_every=1, verbose=0,
-                 callbacks=None):
+                 kmeans_backend="auto", autoencoder=None, memory=None,
+                 mixed_precision="auto", device="auto", random_state=None, checkpoint=None,
+                 checkpoint_every=1, verbose=0, callbacks=None):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
@@ -379,6 +394,7 @@ class VaDEClusterer(BaseDeepClusterer):
         self.pretrain_lr = pretrain_lr
         self.tol = tol
         self.n_init = n_init
+        self.kmeans_backend = kmeans_backend
         self.autoencoder = autoencoder
         self.memory = memory
         self.mixed_precision = mixed_precision
@@ -500,6 +516,7 @@ class VaDEClusterer(BaseDeepClusterer):
             "lr_": lr,
             "history_": history_records(net),
             "n_iter_": len(net.history),
+            "kmeans_backend_": self._kmeans_backend(len(X)),
         }
 
     def _initial_state(self, autoencoder, Xt, Z, likelihood, seed):

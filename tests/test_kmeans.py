@@ -1,5 +1,7 @@
-"""k-means helpers: labels 0..k-1, every cluster non-empty, exact nearest-centre assignment."""
+"""k-means helpers: labels 0..k-1, every cluster non-empty, exact nearest-centre assignment;
+the k-means backends (``kmeans_backend``)."""
 
+import sys
 import warnings
 
 import numpy as np
@@ -9,8 +11,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
 
-from skdeepcluster._kmeans import assign_nonempty, kmeans, nearest_center, reseed_empty_clusters
+import skdeepcluster._kmeans as kmeans_module
+from _instances import tiny_clusterers
+from skdeepcluster import DECClusterer
+from skdeepcluster._checkpoint import fingerprint
+from skdeepcluster._kmeans import (
+    DISTANCE_BLOCK_BYTES,
+    _assign,
+    _chunk_rows,
+    assign_nonempty,
+    cluster,
+    kmeans,
+    kmeans_torch,
+    nearest_center,
+    reseed_empty_clusters,
+    resolve_kmeans_backend,
+)
 
 SETTINGS = settings(max_examples=30, deadline=None)
 
@@ -160,3 +178,208 @@ def test_assign_nonempty_properties(zc):
     # Each row is assigned to a nearest returned centre (documented contract).
     _, d2 = _brute_force_labels(Z, centers)
     np.testing.assert_allclose(d2[np.arange(len(Z)), labels], d2.min(1))
+
+
+# -- backends ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    Z, y = make_blobs(n_samples=300, centers=5, n_features=4, cluster_std=0.5,
+                      random_state=0)
+    return Z.astype(np.float32), y
+
+
+def _check_result(Z, k, centers, labels, inertia):
+    assert centers.shape == (k, Z.shape[1]) and centers.dtype == Z.dtype
+    assert isinstance(labels, np.ndarray) and labels.dtype == np.int64
+    assert np.bincount(labels, minlength=k).min() > 0 and labels.max() < k
+    d2 = ((Z - centers[labels]) ** 2).sum()
+    assert inertia == pytest.approx(d2, rel=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_backends_agree_with_sklearn_on_well_separated_blobs(blobs, backend):
+    if backend == "faiss":
+        pytest.importorskip("faiss")
+    Z, y = blobs
+    reference = cluster(Z, 5, backend="sklearn", n_init=3, seed=0)
+    assert adjusted_rand_score(y, reference[1]) == 1.0
+    result = cluster(Z, 5, backend=backend, n_init=3, seed=0)
+    _check_result(Z, 5, *result)
+    assert adjusted_rand_score(reference[1], result[1]) == 1.0
+    assert result[2] == pytest.approx(reference[2], rel=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_torch_backend_takes_arrays_and_tensors_and_keeps_the_dtype(blobs, dtype):
+    Z = blobs[0].astype(dtype)
+    from_array = cluster(Z, 5, backend="torch", n_init=2, seed=1)
+    from_tensor = cluster(torch.from_numpy(Z), 5, backend="torch", n_init=2, seed=1)
+    _check_result(Z, 5, *from_array)
+    np.testing.assert_array_equal(from_array[0], from_tensor[0])
+    np.testing.assert_array_equal(from_array[1], from_tensor[1])
+
+
+def test_faiss_backend_without_faiss_is_a_clear_error(blobs, monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # as if it were not installed
+    message = r'kmeans_backend="faiss".*pip install "skdeepcluster\[faiss\]"'
+    with pytest.raises(ImportError, match=message):
+        cluster(blobs[0], 5, backend="faiss")
+
+    def trained(*args, **kwargs):
+        raise AssertionError("the fit trained before reporting the missing faiss")
+
+    # At fit, before any training.
+    monkeypatch.setattr(DECClusterer, "_pretrained_embedding", trained)
+    est = DECClusterer(n_clusters=3, kmeans_backend="faiss", device="cpu")
+    with pytest.raises(ImportError, match=message):
+        est.fit(blobs[0])
+    assert not hasattr(est, "kmeans_backend_")
+
+
+def test_auto_backend_rule():
+    assert resolve_kmeans_backend("auto", 1000, 10) == "sklearn"
+    assert resolve_kmeans_backend("auto", 10**6, 100) == "sklearn"  # 10**8: not above
+    assert resolve_kmeans_backend("auto", 10**6, 101) == "torch"
+    assert resolve_kmeans_backend("auto", 1000, 10, "cuda", on_device=True) == "torch"
+    assert resolve_kmeans_backend("auto", 1000, 10, "cpu", on_device=True) == "sklearn"
+    assert resolve_kmeans_backend("auto", 1000, 10, "cuda") == "sklearn"
+    for backend in ("sklearn", "torch", "faiss"):
+        assert resolve_kmeans_backend(backend, 10**7, 10**4) == backend
+
+
+def test_auto_backend_does_not_depend_on_faiss(monkeypatch):
+    resolved = resolve_kmeans_backend("auto", 10**6, 10**4)
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    assert resolve_kmeans_backend("auto", 10**6, 10**4) == resolved == "torch"
+
+
+def _separate_starts():
+    # Eight blobs: random starts end in different local minima.
+    Z, _ = make_blobs(n_samples=240, centers=8, n_features=2, cluster_std=1.0,
+                      random_state=3)
+    return torch.from_numpy(Z)
+
+
+def test_torch_n_init_keeps_the_run_of_lowest_inertia():
+    Z = _separate_starts()
+    generator = torch.Generator().manual_seed(0)
+    runs = [kmeans_torch(Z, 8, generator=generator, n_init=1, init="random", max_iter=50)
+            for _ in range(6)]
+    inertias = [r[2] for r in runs]
+    assert len(set(np.round(inertias, 6))) > 1  # the runs differ
+    best = kmeans_torch(Z, 8, generator=torch.Generator().manual_seed(0), n_init=6,
+                        init="random", max_iter=50)
+    assert best[2] == min(inertias)
+    assert torch.equal(best[1], runs[int(np.argmin(inertias))][1])
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_torch_backend_is_reproducible_from_the_seed(init):
+    Z = _separate_starts()
+    a = cluster(Z, 8, backend="torch", n_init=2, seed=7, init=init)
+    b = cluster(Z, 8, backend="torch", n_init=2, seed=7, init=init)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert a[2] == b[2]
+
+
+def test_torch_backend_reseeds_empty_clusters():
+    # Duplicated points: as many clusters as distinct rows, every one non-empty.
+    Z = np.repeat(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), 5, axis=0)
+    for init in ("k-means++", "random"):
+        for seed in range(5):
+            labels = cluster(Z, 3, backend="torch", n_init=1, seed=seed, init=init)[1]
+            assert np.bincount(labels, minlength=3).min() > 0
+    # More clusters than distinct rows: no error, labels in range.
+    labels = cluster(Z, 5, backend="torch", seed=0)[1]
+    assert labels.min() >= 0 and labels.max() < 5
+    # A start whose third centre attracts nothing: reseeded onto the farthest row.
+    Z, centers, _ = _empty_cluster_case()
+    new_centers, labels, _ = cluster(Z, 3, backend="torch", init=centers, max_iter=0)
+    assert np.bincount(labels, minlength=3).min() > 0
+    np.testing.assert_array_equal(new_centers[2], [9.0, 9.0])
+    assert np.flatnonzero(labels == 2).tolist() == [5]
+
+
+def test_torch_distances_in_small_chunks_equal_one_block():
+    Z, _ = make_blobs(n_samples=103, centers=4, n_features=3, random_state=2)
+    Z = torch.from_numpy(Z)
+    C = Z[:7].clone() + 0.5
+    labels, dist = _assign(Z, C, chunk_size=10**6)
+    d2 = ((Z[:, None, :] - C[None]) ** 2).sum(-1)
+    assert torch.equal(labels, d2.argmin(1))
+    torch.testing.assert_close(dist, d2.min(1).values)
+    for chunk in (1, 3, 10):
+        chunked = _assign(Z, C, chunk_size=chunk)
+        assert torch.equal(chunked[0], labels)
+        torch.testing.assert_close(chunked[1], dist)
+        a = kmeans_torch(Z, 4, generator=torch.Generator().manual_seed(0), n_init=2,
+                         init="k-means++", chunk_size=chunk)
+        b = kmeans_torch(Z, 4, generator=torch.Generator().manual_seed(0), n_init=2,
+                         init="k-means++")
+        assert torch.equal(a[1], b[1])
+        torch.testing.assert_close(a[0], b[0])
+
+
+def test_distance_blocks_stay_within_the_memory_budget():
+    # DeepCluster's scale: 1,000,000 rows into 10,000 clusters.
+    Z = torch.empty((0, 64))
+    rows = _chunk_rows(10_000, Z)
+    assert 1000 < rows and rows * 10_000 * 4 <= DISTANCE_BLOCK_BYTES <= 256 * 2**20
+    assert _chunk_rows(10, torch.empty((0, 10_000))) * 10_000 * 4 <= DISTANCE_BLOCK_BYTES
+
+
+# -- estimators ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("est", tiny_clusterers(kmeans_backend="torch"),
+                         ids=lambda est: type(est).__name__)
+def test_every_estimator_fits_with_the_torch_backend(digits, est, monkeypatch):
+    calls = []
+    original = kmeans_module.kmeans_torch
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    def no_sklearn(*args, **kwargs):
+        raise AssertionError("scikit-learn's k-means ran")
+
+    monkeypatch.setattr(kmeans_module, "kmeans_torch", counting)
+    monkeypatch.setattr(kmeans_module, "kmeans", no_sklearn)
+    X = digits[0][:120]
+    est.fit(X)
+    assert calls and est.kmeans_backend_ == "torch"
+    k = est.n_clusters
+    assert set(np.unique(est.labels_)) <= set(range(k))
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
+def test_an_estimator_fits_with_the_faiss_backend(digits):
+    pytest.importorskip("faiss")
+    X = digits[0][:120]
+    est = tiny_clusterers(kmeans_backend="faiss")[2].fit(X)  # DCN: initial and final k-means
+    assert est.kmeans_backend_ == "faiss"
+    assert np.bincount(est.labels_, minlength=3).min() > 0
+
+
+def test_auto_backend_is_recorded_and_switches_to_torch_when_large(digits, monkeypatch):
+    X = digits[0][:120]
+    fast = dict(hidden_dims=(16,), latent_dim=3, pretrain_epochs=2, max_epochs=1,
+                batch_size=16, n_init=2, device="cpu", random_state=0)
+    assert DECClusterer(n_clusters=3, **fast).fit(X).kmeans_backend_ == "sklearn"
+    monkeypatch.setattr(kmeans_module, "AUTO_TORCH_DISTANCES", 120 * 3 - 1)
+    assert DECClusterer(n_clusters=3, **fast).fit(X).kmeans_backend_ == "torch"
+
+
+def test_kmeans_backend_is_validated_and_fingerprinted(digits):
+    X = digits[0][:60]
+    est = DECClusterer(n_clusters=3, kmeans_backend="cuml")
+    with pytest.raises(ValueError, match="kmeans_backend"):
+        est.fit(X)
+    # It changes results, so a checkpoint of one backend is never resumed by another.
+    prints = {fingerprint(DECClusterer(kmeans_backend=b), X)
+              for b in ("auto", "sklearn", "torch", "faiss")}
+    assert len(prints) == 4

@@ -540,9 +540,12 @@ def test_float64_and_mixed_precision(X):
 
 
 def test_verbose_prints_the_elbo_and_label_changes(blobs, capsys):
-    vade(verbose=1, max_epochs=2, tol=0.0).fit(blobs[0])
+    vade(verbose=2, max_epochs=2, tol=0.0).fit(blobs[0])
     out = capsys.readouterr().out
     assert "train_loss" in out and "delta_label" in out
+    vade(verbose=1, max_epochs=2, tol=0.0).fit(blobs[0])
+    err = capsys.readouterr().err
+    assert "clustering epoch 2/2 loss=" in err and "delta_label=" in err
 
 
 def test_fitted_autoencoder_is_reused_and_not_modified(X, fitted_ae):
