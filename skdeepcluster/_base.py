@@ -1,6 +1,5 @@
 """Base classes: validation, devices, seeding, the fit skeleton and batched inference."""
 
-import copy
 import math
 import os
 from abc import abstractmethod
@@ -13,10 +12,9 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     ClusterMixin,
     TransformerMixin,
-    clone,
 )
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._checkpoint import Checkpoint
 from ._kmeans import (
@@ -30,8 +28,6 @@ from ._kmeans import (
 from ._progress import current as current_progress
 from ._progress import fit_progress
 from ._training import (
-    TRAIN_DTYPE,
-    as_tensor,
     draw_seed,
     forward_chunks,
     interruptible,
@@ -244,26 +240,6 @@ class _BaseDeep(BaseEstimator):
         return tags
 
 
-def _fit_autoencoder(autoencoder, X, checkpoint=None):
-    """Fit and return ``autoencoder`` (a module-level function so joblib can cache it).
-
-    ``checkpoint``, an enclosing fit's (left out of joblib's cache key), receives the
-    pretraining epochs.
-    """
-    if checkpoint is None:
-        return autoencoder.fit(X)
-    autoencoder._validate_params()
-    return autoencoder._fit_validated(X, checkpoint=checkpoint)
-
-
-def autoencoder_kwargs(module):
-    """``AutoEncoderModule`` arguments that rebuild the architecture of ``module``."""
-    linears = [m for m in module.encoder if isinstance(m, torch.nn.Linear)]
-    return dict(n_features=linears[0].in_features,
-                hidden_dims=tuple(m.out_features for m in linears[:-1]),
-                latent_dim=linears[-1].out_features, loss=module.loss)
-
-
 class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin,
                         _BaseDeep):
     """Base class of the deep clusterers.
@@ -333,12 +309,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "hidden_dims": [tuple, list, StrOptions({"auto"})],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
-        "pretrain_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],
-        "autoencoder": [HasMethods(["fit", "transform"]), None],
-        "memory": [None, str, HasMethods(["cache"])],
         "kmeans_backend": [StrOptions(set(KMEANS_BACKENDS))],
     }
 
@@ -357,68 +329,6 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         n_clusters = self.n_clusters if n_clusters is None else n_clusters
         return resolve_kmeans_backend(self.kmeans_backend, n_samples, n_clusters, device,
                                       on_device=on_device)
-
-    # -- pretraining -------------------------------------------------------------------
-    def _pretrained_autoencoder(self, X, device, seed, loss="auto", checkpoint=None):
-        """A private copy of the pretrained autoencoder module, on ``device``.
-
-        ``autoencoder=None`` pretrains an :class:`AutoEncoder` built from this
-        estimator's parameters, with the reconstruction loss ``loss`` (``"auto"``: the
-        binary cross-entropy for data in [0, 1], else the squared error); an unfitted
-        ``AutoEncoder`` is cloned and fitted; a fitted one (possibly wrapped in
-        ``FrozenEstimator``) is reused as is. The object passed in is never modified.
-        With ``memory``, pretraining is cached on disk. With ``checkpoint`` (this fit's),
-        the pretraining epochs are checkpointed there and resume from it.
-        """
-        from ._autoencoder import AutoEncoder
-
-        ae = self.autoencoder
-        ae = getattr(ae, "estimator", ae)  # sklearn.frozen.FrozenEstimator
-        if ae is None:
-            ae = AutoEncoder(
-                hidden_dims=self.hidden_dims, latent_dim=self.latent_dim,
-                max_epochs=self.pretrain_epochs, batch_size=self.batch_size,
-                lr=self.pretrain_lr, loss=loss, mixed_precision=self.mixed_precision,
-                device=device, random_state=seed, verbose=self.verbose,
-            )
-        elif not isinstance(ae, AutoEncoder):
-            raise TypeError(
-                f"autoencoder must be a skdeepcluster.AutoEncoder (fitted or not), got "
-                f"{type(ae).__name__}."
-            )
-        try:
-            check_is_fitted(ae)
-        except Exception:  # NotFittedError: fit a clone, never the object passed in
-            ae = clone(ae)
-            if ae.random_state is None:
-                ae.set_params(random_state=seed)
-            fit = check_memory(self.memory).cache(_fit_autoencoder, ignore=["checkpoint"])
-            ae = fit(ae, X, checkpoint)
-        if ae.n_features_in_ != X.shape[1]:
-            raise ValueError(
-                f"The autoencoder was fitted on {ae.n_features_in_} features but X has "
-                f"{X.shape[1]} features."
-            )
-        return copy.deepcopy(ae.module_).to(device=device, dtype=TRAIN_DTYPE)
-
-    def _pretrained_embedding(self, X, device, seed, loss="auto", checkpoint=None):
-        """The start of every autoencoder-based fit: ``(autoencoder, Xt, Z)``.
-
-        The pretrained autoencoder module (see :meth:`_pretrained_autoencoder`), the
-        training data as a tensor on ``device`` in the training dtype (float32), and its
-        embedding. With ``checkpoint``, the pretrained module is taken from it when it
-        holds one (stage ``"pretrained"``), else written to it once pretrained.
-        """
-        payload = None if checkpoint is None else checkpoint.resume("pretrained")
-        if payload is not None:
-            autoencoder = payload["autoencoder"].to(device=device, dtype=TRAIN_DTYPE)
-        else:
-            autoencoder = self._pretrained_autoencoder(X, device, seed, loss, checkpoint)
-            if checkpoint is not None:
-                checkpoint.save("pretrained", {"autoencoder": autoencoder})
-        Xt = as_tensor(X, device, TRAIN_DTYPE)
-        Z = self._forward(autoencoder.encoder, Xt, module=autoencoder)
-        return autoencoder, Xt, Z
 
     def _initial_clustering(self, Z, seed, n_init):
         """k-means on the pretrained embedding ``Z`` (tensor): ``(centers, labels)``

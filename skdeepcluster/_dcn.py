@@ -7,7 +7,8 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseDeepClusterer, autoencoder_kwargs, resolve_batch_size
+from ._base import resolve_batch_size
+from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._kmeans import nearest_center, online_center_update, refine_kmeans, reseed_empty_clusters
 from ._losses import dcn_loss, row_reconstruction_loss, squared_distances
 from ._training import (
@@ -124,7 +125,7 @@ class _DCNPhase(ClusteringPhase):
         self.assignments = state["assignments"]
 
 
-class DCNClusterer(BaseDeepClusterer):
+class DCNClusterer(AutoEncoderClusterer):
     """Deep Clustering Network (Yang et al., 2017): k-means-friendly embeddings.
 
     An autoencoder is pretrained (or reused) and k-means on its embedding gives the
@@ -323,7 +324,7 @@ class DCNClusterer(BaseDeepClusterer):
     """
 
     _parameter_constraints: dict = {
-        **BaseDeepClusterer._parameter_constraints,
+        **AutoEncoderClusterer._parameter_constraints,
         "lam": [Interval(Real, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],

@@ -7,7 +7,8 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseDeepClusterer, autoencoder_kwargs, resolve_batch_size
+from ._base import resolve_batch_size
+from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._losses import (
     kl_divergence,
     reconstruction_loss,
@@ -81,7 +82,7 @@ class _DECPhase(ClusteringPhase):
         self.q, self.labels = state["q"], state["labels"]
 
 
-class DECClusterer(BaseDeepClusterer):
+class DECClusterer(AutoEncoderClusterer):
     """Deep Embedded Clustering (Xie et al., 2016); IDEC (Guo et al., 2017) with ``gamma > 0``.
 
     An autoencoder is pretrained (or reused), k-means on its embedding gives the initial
@@ -252,7 +253,7 @@ class DECClusterer(BaseDeepClusterer):
     """
 
     _parameter_constraints: dict = {
-        **BaseDeepClusterer._parameter_constraints,
+        **AutoEncoderClusterer._parameter_constraints,
         "gamma": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],

@@ -395,8 +395,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
     """
 
     _parameter_constraints: dict = {
-        **{k: v for k, v in BaseDeepClusterer._parameter_constraints.items()
-           if k not in ("pretrain_epochs", "pretrain_lr", "autoencoder", "memory")},
+        **BaseDeepClusterer._parameter_constraints,
         "n_pseudo_clusters": [Interval(Integral, 1, None, closed="left")],
         "image_shape": [tuple, list, None],
         "hidden_dims": [tuple, list, None],

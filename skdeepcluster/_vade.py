@@ -14,13 +14,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import LRScheduler
 
-from ._base import (
-    BaseDeepClusterer,
-    autoencoder_kwargs,
-    check_unit_interval,
-    in_unit_interval,
-    resolve_batch_size,
-)
+from ._base import check_unit_interval, in_unit_interval, resolve_batch_size
+from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._training import (
     TRAIN_DTYPE,
     BatchStream,
@@ -129,7 +124,7 @@ class _VaDEPhase(ClusteringPhase):
         self.labels = state["labels"]
 
 
-class VaDEClusterer(BaseDeepClusterer):
+class VaDEClusterer(AutoEncoderClusterer):
     """Variational Deep Embedding (Jiang et al., 2017): a VAE with a Gaussian-mixture prior.
 
     The generative model draws a cluster ``c ~ Cat(pi)``, an embedding
@@ -369,7 +364,7 @@ class VaDEClusterer(BaseDeepClusterer):
     """
 
     _parameter_constraints: dict = {
-        **BaseDeepClusterer._parameter_constraints,
+        **AutoEncoderClusterer._parameter_constraints,
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "prior_lr": [Interval(Real, 0, None, closed="neither"), None],

@@ -1,4 +1,7 @@
-"""Tiny, fast instances of every estimator for the common checks and API tests."""
+"""Tiny, fast instances of every estimator for the common checks and API tests, and the
+helpers the test files share."""
+
+import numpy as np
 
 from skdeepcluster import (
     AutoEncoder,
@@ -28,3 +31,15 @@ def tiny_clusterers(**kw):
                                 and k not in ("autoencoder", "memory")}),
         VaDEClusterer(n_clusters=3, n_init=2, **common),
     ]
+
+
+def estimator_id(est):
+    """A test id: the class name, and ``(gamma)`` for IDEC (DEC with ``gamma > 0``)."""
+    return type(est).__name__ + ("(gamma)" if getattr(est, "gamma", 0) else "")
+
+
+def assert_valid_labels(labels, k, n):
+    """``n`` labels in ``range(k)``, every cluster non-empty."""
+    assert labels.shape == (n,)
+    assert labels.min() >= 0 and labels.max() < k
+    assert np.bincount(labels, minlength=k).min() > 0

@@ -1,7 +1,10 @@
-"""AutoEncoder: shapes, dtypes, score, training progress, mixed precision, callbacks."""
+"""AutoEncoder: shapes, dtypes, score, training progress, mixed precision, callbacks.
+
+The API every estimator shares (clone, pickle, bad input, shared parameters) is tested
+in test_api.py.
+"""
 
 import copy
-import pickle
 
 import numpy as np
 import pytest
@@ -207,13 +210,6 @@ def test_callbacks_are_used_but_not_mutated(X, as_tuple):
     assert used[0].n_epochs == 3
 
 
-def test_pickle_round_trip(X, fitted):
-    clone = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(clone.transform(X), fitted.transform(X))
-    assert clone.score(X) == fitted.score(X)
-    assert clone.device_ == torch.device("cpu")
-
-
 def test_verbose(X, capsys):
     AutoEncoder(max_epochs=2, verbose=0, **TINY).fit(X)
     assert capsys.readouterr() == ("", "")
@@ -224,33 +220,6 @@ def test_verbose(X, capsys):
     out, err = capsys.readouterr()
     assert "train_loss" in out and len(out.strip().splitlines()) >= 2 + 2  # header + 2 epochs
     assert "[AutoEncoder]" not in err
-
-
-@pytest.mark.parametrize(
-    "params, match",
-    [
-        (dict(latent_dim=0), "latent_dim"),
-        (dict(batch_size=0), "batch_size"),
-        (dict(max_epochs=-1), "max_epochs"),
-        (dict(lr=-1.0), "lr"),
-        (dict(optimizer="rmsprop"), "optimizer"),
-        (dict(device="nonsense"), "device"),
-    ],
-)
-def test_bad_parameters(X, params, match):
-    with pytest.raises(ValueError, match=match):
-        AutoEncoder(**{**TINY, "max_epochs": 1, **params}).fit(X)
-
-
-def test_inference_errors(X, fitted):
-    from sklearn.exceptions import NotFittedError
-
-    with pytest.raises(NotFittedError):
-        AutoEncoder(**TINY).transform(X)
-    with pytest.raises(ValueError, match="features"):
-        fitted.transform(X[:, :10])
-    with pytest.raises(ValueError, match="NaN"):
-        fitted.transform(np.full((2, X.shape[1]), np.nan, dtype=np.float32))
 
 
 def test_last_step_divergence_is_not_silent(X):

@@ -1,7 +1,10 @@
-"""DCNClusterer: the mini-batch k-means step, API, scikit-learn integration, errors."""
+"""DCNClusterer: the mini-batch k-means step, the model, errors.
+
+The API every estimator shares (Pipeline, GridSearchCV, clone, pickle, bad input, shared
+parameters) is tested in test_api.py.
+"""
 
 import copy
-import pickle
 import warnings
 
 import numpy as np
@@ -13,15 +16,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
-from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from skdeepcluster import AutoEncoder, DCNClusterer
 from skdeepcluster._kmeans import online_center_update
 from skdeepcluster._losses import dcn_loss
-from skdeepcluster.metrics import accuracy_scorer, ari_scorer, nmi_scorer
+
+from _instances import assert_valid_labels
 
 TINY = dict(hidden_dims=(16,), latent_dim=3, batch_size=32, pretrain_epochs=5, max_epochs=5,
             n_init=3, device="cpu", random_state=0)
@@ -54,12 +54,6 @@ def fitted(X):
 @pytest.fixture(scope="module")
 def fitted_ae(X):
     return AutoEncoder(**AE_TINY).fit(X)
-
-
-def _assert_valid_labels(labels, k, n):
-    assert labels.shape == (n,)
-    assert labels.min() >= 0 and labels.max() < k
-    assert np.bincount(labels, minlength=k).min() > 0
 
 
 # -- the online centre update ---------------------------------------------------------------
@@ -122,7 +116,7 @@ def test_dcn_loss_convention():
 # -- the fitted model ---------------------------------------------------------------------
 def test_fitted_attributes_are_consistent(X, fitted):
     k = fitted.n_clusters
-    _assert_valid_labels(fitted.labels_, k, len(X))
+    assert_valid_labels(fitted.labels_, k, len(X))
     np.testing.assert_array_equal(fitted.labels_, fitted.predict(X))
     np.testing.assert_array_equal(clone(fitted).fit_predict(X), fitted.labels_)  # same seed
     assert fitted.cluster_centers_.shape == (k, 3)
@@ -191,7 +185,7 @@ def test_max_epochs_zero_is_kmeans_on_the_autoencoder(X, fitted_ae):
     est = dcn(max_epochs=0, autoencoder=fitted_ae).fit(X)
     assert est.n_iter_ == 0
     np.testing.assert_allclose(est.transform(X), fitted_ae.transform(X), rtol=1e-6)
-    _assert_valid_labels(est.labels_, 3, len(X))
+    assert_valid_labels(est.labels_, 3, len(X))
     np.testing.assert_array_equal(est.counts_, [100, 100, 100])
 
 
@@ -208,7 +202,7 @@ def test_kmeans_interval_reruns_kmeans(X, fitted_ae, monkeypatch):
     monkeypatch.setattr(dcn_module, "refine_kmeans", counting)
     est = dcn(kmeans_interval=2, max_epochs=5, tol=0.0, autoencoder=fitted_ae).fit(X)
     assert len(calls) == 2 + 1  # epochs 2 and 4, and the final pass
-    _assert_valid_labels(est.labels_, 3, len(X))
+    assert_valid_labels(est.labels_, 3, len(X))
     calls.clear()
     dcn(max_epochs=5, tol=0.0, autoencoder=fitted_ae).fit(X)
     assert len(calls) == 1
@@ -259,7 +253,7 @@ def test_empty_clusters_are_reseeded_and_labels_stay_in_range(blobs, initial_cou
     # 3 blobs but 8 clusters and tiny counts: centres wander, clusters empty during training.
     X, _ = blobs
     est = dcn(n_clusters=8, initial_count=initial_count, lr=1e-2, lam=5.0, tol=0.0).fit(X)
-    _assert_valid_labels(est.labels_, 8, len(X))
+    assert_valid_labels(est.labels_, 8, len(X))
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 
@@ -272,47 +266,7 @@ def test_fewer_distinct_points_than_clusters_does_not_crash():
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 
-# -- scikit-learn integration -------------------------------------------------------------
-def test_pipeline(blobs):
-    X, y = blobs
-    pipe = Pipeline([("scale", StandardScaler()), ("dcn", dcn())]).fit(X)
-    labels = pipe.predict(X)
-    _assert_valid_labels(labels, 3, len(X))
-    np.testing.assert_array_equal(labels, pipe[-1].labels_)
-    assert pipe.transform(X).shape == (len(X), 3)
-    np.testing.assert_array_equal(pipe.get_feature_names_out(),
-                                  ["dcnclusterer0", "dcnclusterer1", "dcnclusterer2"])
-
-
-def test_grid_search_with_scorers(blobs, tmp_path):
-    X, y = blobs
-    grid = GridSearchCV(
-        dcn(memory=str(tmp_path), max_epochs=2),
-        {"n_clusters": [2, 3], "lam": [0.05, 1.0]},
-        scoring={"ari": ari_scorer, "nmi": nmi_scorer, "acc": accuracy_scorer},
-        refit="ari", cv=2,
-    ).fit(X, y)
-    assert grid.best_params_["n_clusters"] in (2, 3)
-    for name in ("ari", "nmi", "acc"):
-        assert np.isfinite(grid.cv_results_[f"mean_test_{name}"]).all()
-    _assert_valid_labels(grid.predict(X), grid.best_params_["n_clusters"], len(X))
-
-
-def test_grid_search_without_scoring_uses_score(blobs):
-    X, _ = blobs
-    grid = GridSearchCV(dcn(max_epochs=2), {"initial_count": [10, 100]}, cv=2).fit(X)
-    scores = grid.cv_results_["mean_test_score"]
-    assert np.isfinite(scores).all() and np.all(scores <= 0)
-
-
-def test_pickle_round_trip(X, fitted):
-    restored = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
-    np.testing.assert_array_equal(restored.transform(X), fitted.transform(X))
-    np.testing.assert_array_equal(restored.counts_, fitted.counts_)
-    assert restored.score(X) == fitted.score(X)
-
-
+# -- seeds, dtypes, the autoencoder= parameter (the shared API is in test_api.py) ---------
 def test_same_seed_is_reproducible_and_other_seeds_valid(blobs):
     X, _ = blobs
     a, b = dcn(random_state=3).fit(X), dcn(random_state=3).fit(X)
@@ -323,7 +277,7 @@ def test_same_seed_is_reproducible_and_other_seeds_valid(blobs):
     assert [r["train_loss"] for r in a.history_] == [r["train_loss"] for r in b.history_]
     other = dcn(random_state=4).fit(X)
     assert not np.allclose(a.transform(X), other.transform(X))
-    _assert_valid_labels(other.labels_, 3, len(X))
+    assert_valid_labels(other.labels_, 3, len(X))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -337,7 +291,7 @@ def test_dtype_is_preserved(blobs, dtype):
 def test_mixed_precision(blobs):
     X, _ = blobs
     est = dcn(mixed_precision=True, max_epochs=2).fit(X)
-    _assert_valid_labels(est.labels_, 3, len(X))
+    assert_valid_labels(est.labels_, 3, len(X))
     assert est.transform(X).dtype == np.float32
 
 
@@ -357,39 +311,12 @@ def test_autoencoder_architecture_is_taken_from_the_fitted_autoencoder(X):
 
 
 # -- errors ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("bad, match", [(np.nan, "NaN"), (np.inf, "infinity")])
-def test_non_finite_input(blobs, bad, match):
-    X = blobs[0].copy()
-    X[3, 2] = bad
-    with pytest.raises(ValueError, match=match):
-        dcn().fit(X)
-
-
-def test_too_few_samples(blobs):
-    X = blobs[0]
-    with pytest.raises(ValueError, match="n_samples=5 should be >= n_clusters=10"):
-        dcn(n_clusters=10).fit(X[:5])
-
-
-def test_predict_errors(blobs, fitted):
-    X = blobs[0]
-    with pytest.raises(NotFittedError):
-        dcn().predict(X)
-    for method in ("predict", "transform", "score"):
-        with pytest.raises(ValueError, match="6 features.*expecting 64 features"):
-            getattr(fitted, method)(X)
-
-
 @pytest.mark.parametrize(
     "params, match",
     [
         (dict(lam=-1.0), "'lam'"),
-        (dict(lr=0.0), "'lr'"),
-        (dict(optimizer="rmsprop"), "'optimizer'"),
         (dict(initial_count=-1), "'initial_count'"),
         (dict(kmeans_interval=0), "'kmeans_interval'"),
-        (dict(n_init=0), "'n_init'"),
-        (dict(batch_size=1), "'batch_size'"),
     ],
 )
 def test_bad_parameters(blobs, params, match):

@@ -1,4 +1,9 @@
-"""DeepClusterClusterer: the method's pieces, the API, scikit-learn integration, errors."""
+"""DeepClusterClusterer: the method's pieces, the model, the conv backbone, errors.
+
+The API every estimator shares (Pipeline, GridSearchCV, clone, pickle, bad input, shared
+parameters) is tested in test_api.py, on the MLP backbone; the conv backbone's round trip
+is tested here.
+"""
 
 import pickle
 import random
@@ -8,16 +13,13 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits, make_blobs
-from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from skdeepcluster import DeepClusterClusterer
 from skdeepcluster._deepcluster import _DeepClusterNet, uniform_label_indices
 from skdeepcluster._kmeans import kmeans_torch, pca_whitening, whiten_normalize
-from skdeepcluster.metrics import accuracy_scorer, ari_scorer, nmi_scorer
 from skdeepcluster.nn import ConvBackbone, PseudoLabelClassifier, random_affine
+
+from _instances import assert_valid_labels
 
 TINY = dict(n_pseudo_clusters=8, hidden_dims=(16,), latent_dim=6, batch_size=32,
             max_epochs=3, n_init=3, device="cpu", random_state=0)
@@ -43,12 +45,6 @@ def fitted(request, X):
     if request.param == "mlp":
         return dc().fit(X)
     return dc(image_shape=(1, 8, 8), hidden_dims=(4, 8)).fit(X)
-
-
-def _assert_valid_labels(labels, k, n):
-    assert labels.shape == (n,)
-    assert labels.min() >= 0 and labels.max() < k
-    assert np.bincount(labels, minlength=k).min() > 0
 
 
 def _processed(est, X):
@@ -156,7 +152,7 @@ def test_head_is_reinitialised_every_epoch(X, monkeypatch):
 # -- the fitted model ---------------------------------------------------------------------
 def test_fitted_attributes_are_consistent(X, fitted):
     k, n = fitted.n_clusters, len(X)
-    _assert_valid_labels(fitted.labels_, k, n)
+    assert_valid_labels(fitted.labels_, k, n)
     np.testing.assert_array_equal(fitted.labels_, fitted.predict(X))
     np.testing.assert_array_equal(fitted.fit_predict(X), fitted.labels_)  # same seed
     assert fitted.n_features_in_ == 64
@@ -210,7 +206,7 @@ def test_tol_stops_when_pseudo_labels_are_stable(X):
 def test_max_epochs_zero_clusters_random_features(X):
     est = dc(max_epochs=0).fit(X)
     assert est.n_iter_ == 0 and est.history_ == []
-    _assert_valid_labels(est.labels_, 3, len(X))
+    assert_valid_labels(est.labels_, 3, len(X))
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 
@@ -233,7 +229,7 @@ def test_n_clusters_one(blobs):
 
 def test_mixed_precision(X):
     est = dc(mixed_precision=True).fit(X)
-    _assert_valid_labels(est.labels_, 3, len(X))
+    assert_valid_labels(est.labels_, 3, len(X))
     assert est.transform(X).dtype == np.float32
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
@@ -244,7 +240,7 @@ def test_many_pseudo_clusters_never_crash(X, n_pseudo_clusters):
     # As many pseudo-clusters as samples (or more: capped): k-means leaves clusters
     # empty, which are reseeded.
     est = dc(n_pseudo_clusters=n_pseudo_clusters, batch_size=8).fit(X[:40])
-    _assert_valid_labels(est.labels_, 3, 40)
+    assert_valid_labels(est.labels_, 3, 40)
     assert est.module_.head.out_features == min(n_pseudo_clusters, 40)
 
 
@@ -252,7 +248,7 @@ def test_duplicate_rows_fewer_distinct_points_than_pseudo_clusters():
     rng = np.random.RandomState(0)
     X = np.repeat(rng.rand(5, 4), 8, axis=0).astype(np.float32)  # 40 rows, 5 distinct
     est = dc(n_pseudo_clusters=20, batch_size=8).fit(X)
-    _assert_valid_labels(est.labels_, 3, 40)
+    assert_valid_labels(est.labels_, 3, 40)
     # Identical rows share a cluster.
     assert len(np.unique(est.labels_.reshape(5, 8), axis=1)) == 5
 
@@ -262,7 +258,7 @@ def test_duplicate_rows_fewer_distinct_points_than_pseudo_clusters():
 def test_conv_backbone_on_digit_images(X, augment):
     est = dc(image_shape=[1, 8, 8], hidden_dims=(4, 8), augment=augment).fit(X)
     assert isinstance(est.module_.features, ConvBackbone)
-    _assert_valid_labels(est.labels_, 3, len(X))
+    assert_valid_labels(est.labels_, 3, len(X))
     np.testing.assert_array_equal(est.predict(X), est.labels_)
     assert est.transform(X).shape == (len(X), 6)
     assert (est.net_.augment is not None) == augment
@@ -298,55 +294,27 @@ def test_image_shape_error_message(X):
         dc(image_shape=(1.0, 8, 8)).fit(X)
 
 
-def test_other_image_layouts(X):
-    # 64 features as 4 channels of 4x4 or one 4x16 image.
-    for shape in [(4, 4, 4), (1, 4, 16)]:
-        est = dc(image_shape=shape, hidden_dims=(4,), max_epochs=2).fit(X)
-        _assert_valid_labels(est.labels_, 3, len(X))
-
-
-# -- scikit-learn integration -------------------------------------------------------------
-def test_pipeline(blobs):
-    X, _ = blobs
-    pipe = Pipeline([("scale", StandardScaler()), ("dc", dc())]).fit(X)
-    labels = pipe.predict(X)
-    _assert_valid_labels(labels, 3, len(X))
-    np.testing.assert_array_equal(labels, pipe[-1].labels_)
-    assert pipe.transform(X).shape == (len(X), 6)
-    assert pipe.predict_proba(X).shape == (len(X), 3)
-
-
-def test_grid_search_with_scorers(blobs):
-    X, y = blobs
-    grid = GridSearchCV(
-        dc(max_epochs=2), {"n_clusters": [2, 3], "n_pseudo_clusters": [4, 10]},
-        scoring={"ari": ari_scorer, "nmi": nmi_scorer, "acc": accuracy_scorer},
-        refit="ari", cv=2,
-    ).fit(X, y)
-    assert grid.best_params_["n_clusters"] in (2, 3)
-    for name in ("ari", "nmi", "acc"):
-        assert np.isfinite(grid.cv_results_[f"mean_test_{name}"]).all()
-    _assert_valid_labels(grid.predict(X), grid.best_params_["n_clusters"], len(X))
-
-
-def test_grid_search_without_scoring_uses_score(blobs):
-    X, _ = blobs
-    grid = GridSearchCV(dc(max_epochs=2), {"n_clusters": [2, 3]}, cv=2).fit(X)
-    scores = grid.cv_results_["mean_test_score"]
-    assert np.isfinite(scores).all() and np.all(scores <= 0)
-
-
-def test_clone_and_pickle(X, fitted):
+@pytest.mark.parametrize("fitted", ["conv"], indirect=True)
+def test_conv_model_clones_pickles_and_checks_its_input(X, fitted):
     c = clone(fitted)
     assert c.get_params() == fitted.get_params()
     assert not hasattr(c, "labels_") and not hasattr(c, "net_")
     restored = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
-    np.testing.assert_array_equal(restored.transform(X), fitted.transform(X))
-    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    for method in ("predict", "transform", "predict_proba"):
+        np.testing.assert_array_equal(getattr(restored, method)(X), getattr(fitted, method)(X))
     assert restored.device_ == torch.device("cpu")
+    with pytest.raises(ValueError, match="6 features.*expecting 64 features"):
+        fitted.predict(X[:, :6])
 
 
+def test_other_image_layouts(X):
+    # 64 features as 4 channels of 4x4 or one 4x16 image.
+    for shape in [(4, 4, 4), (1, 4, 16)]:
+        est = dc(image_shape=shape, hidden_dims=(4,), max_epochs=2).fit(X)
+        assert_valid_labels(est.labels_, 3, len(X))
+
+
+# -- seeds, dtypes, display (the shared API is in test_api.py) ----------------------------
 def test_same_seed_is_reproducible_and_other_seeds_differ(X):
     kw = dict(image_shape=(1, 8, 8), hidden_dims=(4,), max_epochs=2)
     a, b = dc(random_state=3, **kw).fit(X), dc(random_state=3, **kw).fit(X)
@@ -355,7 +323,7 @@ def test_same_seed_is_reproducible_and_other_seeds_differ(X):
     assert [r["train_loss"] for r in a.history_] == [r["train_loss"] for r in b.history_]
     other = dc(random_state=4, **kw).fit(X)
     assert not np.allclose(a.transform(X), other.transform(X))
-    _assert_valid_labels(dc(random_state=None, max_epochs=1).fit(X).labels_, 3, len(X))
+    assert_valid_labels(dc(random_state=None, max_epochs=1).fit(X).labels_, 3, len(X))
 
 
 @pytest.mark.parametrize("random_state", [None, 7])
@@ -407,44 +375,14 @@ def test_read_only_memmap(X, tmp_path):
 
 
 # -- errors ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("bad, match", [(np.nan, "NaN"), (np.inf, "infinity")])
-def test_non_finite_input(blobs, bad, match):
-    X = blobs[0].copy()
-    X[3, 2] = bad
-    with pytest.raises(ValueError, match=match):
-        dc().fit(X)
-
-
-def test_too_few_samples(blobs):
-    X = blobs[0]
-    with pytest.raises(ValueError, match="1 sample"):
-        dc(n_clusters=1).fit(X[:1])
-    with pytest.raises(ValueError, match="n_samples=5 should be >= n_clusters=10"):
-        dc(n_clusters=10).fit(X[:5])
-
-
-def test_predict_errors(blobs, fitted):
-    X = blobs[0]
-    for method in ("predict", "predict_proba", "transform", "score"):
-        with pytest.raises(NotFittedError):
-            getattr(dc(), method)(X)
-        with pytest.raises(ValueError, match="6 features.*expecting 64 features"):
-            getattr(fitted, method)(X)
-
-
 @pytest.mark.parametrize(
     "params, match",
     [
         (dict(n_pseudo_clusters=0), "'n_pseudo_clusters'"),
-        (dict(n_clusters=0), "'n_clusters'"),
         (dict(pca_dim=0), "'pca_dim'"),
-        (dict(lr=0.0), "'lr'"),
         (dict(weight_decay=-1.0), "'weight_decay'"),
         (dict(augment="yes"), "'augment'"),
         (dict(image_shape="1x8x8"), "'image_shape'"),
-        (dict(batch_size=1), "'batch_size'"),
-        (dict(tol=2.0), "'tol'"),
-        (dict(device="nonsense"), "device='nonsense'"),
     ],
 )
 def test_bad_parameters(blobs, params, match):
