@@ -2,6 +2,8 @@
 
 from numbers import Integral, Real
 
+import numpy as np
+
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -15,10 +17,10 @@ from ._base import (
     resolve_pretrain_epochs,
 )
 from ._losses import ELEMENTWISE_RECONSTRUCTION_LOSSES, row_reconstruction_loss
+from ._data import training_data
 from ._training import (
     OPTIMIZERS,
     DeepNet,
-    as_tensor,
     history_records,
     make_net,
     to_numpy,
@@ -135,6 +137,17 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         per-epoch tables and per-batch progress bars instead.
     callbacks : list of skorch callbacks, default=None
         Passed to the skorch net that trains the module (copied, never modified).
+    input_scale : float or None, default=None
+        Factor every value of ``X`` is multiplied by as it is read, batch by batch
+        (after the cast to the network's floating dtype), in ``fit`` and in every other
+        method: ``1/255`` turns ``uint8`` pixels into [0, 1] without a scaled copy of the
+        data, which a ``Pipeline`` scaler would make (and which out-of-core data, see
+        the user guide, cannot afford). The ``"auto"`` choices that depend on the range
+        of ``X`` (``loss``, ``optimizer``) see the scaled values, and
+        :meth:`inverse_transform` returns reconstructions in the units of ``X``. None
+        uses ``X`` as given. A plain factor rather than an ``"auto"`` rule (say, 1/255
+        for ``uint8``): the dtype does not say what the data is, and the default keeps
+        the data as given.
 
     Attributes
     ----------
@@ -192,7 +205,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
     def __init__(self, hidden_dims="auto", latent_dim=10, max_epochs="auto",
                  batch_size="auto", lr="auto", loss="auto", optimizer="auto",
                  mixed_precision="auto", device="auto", random_state=None, checkpoint=None,
-                 checkpoint_every=1, verbose=0, callbacks=None):
+                 checkpoint_every=1, verbose=0, callbacks=None, input_scale=None):
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
         self.max_epochs = max_epochs
@@ -207,6 +220,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         self.checkpoint_every = checkpoint_every
         self.verbose = verbose
         self.callbacks = callbacks
+        self.input_scale = input_scale
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -215,7 +229,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data, of any numeric dtype (the network trains in float32).
+            Training data, of any numeric dtype (the network trains in float32): in
+            memory, or larger than memory as a :class:`numpy.memmap`, an h5py dataset,
+            a zarr array or a Dask array, read batch by batch.
         y : Ignored
             Not used, present for API consistency by convention.
 
@@ -246,7 +262,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         )
         net.initialize()
         if max_epochs > 0:
-            train(net, as_tensor(X, device, net.dtype), epochs=max_epochs,
+            train(net, training_data(X, device), epochs=max_epochs,
                   checkpoint=checkpoint, stage="pretraining",
                   resume=None if checkpoint is None else checkpoint.resume("pretraining"))
         return {"net_": net, "history_": history_records(net), "n_iter_": len(net.history)}
@@ -279,7 +295,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         -------
         X_rec : ndarray of shape (n_samples, ``n_features_in_``)
             Reconstructions (probabilities for ``loss="binary_cross_entropy"``), in
-            the dtype of the input.
+            the dtype of the input, in the units of ``X`` (divided by ``input_scale``
+            when it is set).
         """
         from sklearn.utils import check_array
         from sklearn.utils.validation import check_is_fitted
@@ -291,7 +308,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
                 f"X has {Z.shape[1]} features, but inverse_transform expects "
                 f"latent_dim={self.latent_dim} features."
             )
-        return to_numpy(self._forward(self.module_.decode, Z), Z.dtype)
+        X_rec = to_numpy(self._forward(self.module_.decode, Z), Z.dtype)
+        scale = self._input_scale()
+        return X_rec if scale is None else X_rec / np.asarray(scale, dtype=X_rec.dtype)
 
     def score(self, X, y=None):
         """Negative mean reconstruction loss of ``X`` (higher is better).

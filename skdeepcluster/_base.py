@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._checkpoint import Checkpoint
+from ._data import is_out_of_core, validate_out_of_core, with_scale
 from ._kmeans import (
     KMEANS_BACKENDS,
     assign_nonempty,
@@ -96,7 +97,12 @@ def resolve_pretrain_epochs(epochs, n_samples, batch_size):
 
 
 def in_unit_interval(X):
-    """Whether every value of ``X`` lies in [0, 1] (what the ``"auto"`` settings test)."""
+    """Whether every value of ``X`` lies in [0, 1] (what the ``"auto"`` settings test).
+
+    For data with an ``input_scale`` (an :class:`~skdeepcluster._data.ArraySource`),
+    the values after scaling; out-of-core data's range was recorded by the validation
+    pass.
+    """
     return bool(X.min() >= 0 and X.max() <= 1)
 
 
@@ -131,6 +137,7 @@ class _BaseDeep(BaseEstimator):
 
     _parameter_constraints: dict = {
         "batch_size": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
+        "input_scale": [Interval(Real, 0, None, closed="neither"), None],
         "mixed_precision": ["boolean", StrOptions({"auto"})],
         "device": _DEVICE,
         "random_state": ["random_state"],
@@ -162,7 +169,7 @@ class _BaseDeep(BaseEstimator):
                  if k in ("n_features_in_", "feature_names_in_")}
         nested = checkpoint is not None
         try:
-            X = validate_data(self, X, dtype=_FIT_DTYPES, ensure_min_samples=2)
+            X = self._validate_training_data(X)
             self._check_fit_data(X)
             device = resolve_device(self.device)
             seed = draw_seed(self.random_state)
@@ -212,9 +219,42 @@ class _BaseDeep(BaseEstimator):
         """
         return self.net_.module_
 
+    def _input_scale(self):
+        """``input_scale`` as a float (None: data used as given)."""
+        scale = self.input_scale
+        if scale is None:
+            return None
+        if isinstance(scale, bool) or not (np.isfinite(scale) and scale > 0):
+            raise ValueError(
+                f"input_scale must be None or a finite positive number (the factor every "
+                f"value of X is multiplied by, e.g. 1/255 for pixels), got {scale!r}."
+            )
+        return float(scale)
+
+    def _validate_training_data(self, X):
+        """``validate_data`` at fit, streamed for out-of-core ``X``, with the scaling.
+
+        In-memory input is validated (and converted) by scikit-learn as usual and is
+        returned as is when ``input_scale`` is None; out-of-core input (a memory map,
+        h5py, zarr or Dask array) becomes an :class:`~skdeepcluster._data.ArraySource`
+        after one streamed pass (finite values, range). With ``input_scale``, the data
+        comes as a source that scales every batch it gives.
+        """
+        scale = self._input_scale()
+        if is_out_of_core(X):
+            X = validate_out_of_core(self, X, reset=True, ensure_min_samples=2)
+        else:
+            X = validate_data(self, X, dtype=_FIT_DTYPES, ensure_min_samples=2)
+        return with_scale(X, scale)
+
     def _validate_for_inference(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, dtype=_FIT_DTYPES, reset=False)
+        scale = self._input_scale()
+        if is_out_of_core(X):  # finite values are checked block by block as read
+            X = validate_out_of_core(self, X, reset=False)
+        else:
+            X = validate_data(self, X, dtype=_FIT_DTYPES, reset=False)
+        return with_scale(X, scale)
 
     def _forward(self, fn, X, module=None):
         """``fn`` over ``X`` in chunks, on the device of ``module``.

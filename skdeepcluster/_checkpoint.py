@@ -111,12 +111,23 @@ def data_digest(X):
     it (plus its shape and dtype), so that the fingerprint stays cheap for data that
     does not fit in memory.
     """
-    X = np.asarray(X)
-    head = (X.shape, X.dtype.str)
-    if X.nbytes <= _FULL_HASH_BYTES:
-        return _digest(head, np.ascontiguousarray(X).tobytes())
+    from ._data import ArraySource
+
+    if isinstance(X, ArraySource) and X.in_memory:
+        X = X.array  # its scaling is a parameter, in the fingerprint
+    if isinstance(X, ArraySource):  # out of core: rows read as stored, never all at once
+        head = (X.shape, X.stored_dtype.str, "out-of-core")
+        nbytes = X.size * X.stored_dtype.itemsize
+        take = X.replace(scale=None, check_finite=False).take
+    else:
+        X = np.asarray(X)
+        head = (X.shape, X.dtype.str)
+        nbytes = X.nbytes
+        take = X.__getitem__
+    if nbytes <= _FULL_HASH_BYTES:
+        return _digest(head, np.ascontiguousarray(take(np.arange(len(X)))).tobytes())
     rows = np.unique(np.linspace(0, len(X) - 1, _SAMPLE_ROWS).round().astype(np.int64))
-    return _digest(head, rows.tobytes(), np.ascontiguousarray(X[rows]).tobytes())
+    return _digest(head, rows.tobytes(), np.ascontiguousarray(take(rows)).tobytes())
 
 
 def fingerprint(estimator, X):

@@ -8,6 +8,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import resolve_batch_size
+from ._data import training_data
 from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._kmeans import nearest_center, online_center_update, refine_kmeans, reseed_empty_clusters
 from ._losses import dcn_loss, row_reconstruction_loss, squared_distances
@@ -17,7 +18,6 @@ from ._training import (
     ClusteringPhase,
     DeepNet,
     _TensorData,
-    as_tensor,
     history_records,
     make_net,
     to_numpy,
@@ -180,6 +180,15 @@ class DCNClusterer(AutoEncoderClusterer):
         Samples per gradient step (pretraining and clustering). ``"auto"``: 256 for
         5,000 samples or more, 64 for fewer (more gradient steps per pass over small
         data).
+    input_scale : float or None, default=None
+        Factor every value of ``X`` is multiplied by as it is read, batch by batch
+        (after the cast to the network's floating dtype), in ``fit`` and in every other
+        method: ``1/255`` turns ``uint8`` pixels into [0, 1] without a scaled copy of
+        the data, which a ``Pipeline`` scaler would make (and out-of-core data cannot
+        afford). The ``"auto"`` choices that depend on the range of ``X`` (the
+        pretraining's loss and optimizer) see the scaled values. None uses ``X`` as
+        given. A plain factor rather than an ``"auto"`` rule (say, 1/255 for ``uint8``):
+        the dtype does not say what the data is.
     lr : float, default=1e-4
         Learning rate of the clustering phase. Larger rates let the k-means term
         distort the embedding faster than the assignments can follow, and lose accuracy.
@@ -334,7 +343,8 @@ class DCNClusterer(AutoEncoderClusterer):
     }
 
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
-                 lam=0.05, pretrain_epochs="auto", max_epochs=50, batch_size="auto", lr=1e-4,
+                 lam=0.05, pretrain_epochs="auto", max_epochs=50, batch_size="auto",
+                 input_scale=None, lr=1e-4,
                  optimizer="adam", pretrain_lr="auto", initial_count=100,
                  kmeans_interval=None, tol=1e-3, n_init=20, kmeans_backend="auto",
                  autoencoder=None, memory=None, mixed_precision="auto", device="auto",
@@ -347,6 +357,7 @@ class DCNClusterer(AutoEncoderClusterer):
         self.pretrain_epochs = pretrain_epochs
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.input_scale = input_scale
         self.lr = lr
         self.optimizer = optimizer
         self.pretrain_lr = pretrain_lr
@@ -392,7 +403,7 @@ class DCNClusterer(AutoEncoderClusterer):
             architecture = autoencoder_kwargs(autoencoder)
         else:  # the weights and the clustering state come from the checkpoint
             architecture = resume["autoencoder"]
-            Xt = as_tensor(X, device, TRAIN_DTYPE)
+            Xt = training_data(X, device)
             centers = np.zeros((self.n_clusters, architecture["latent_dim"]), np.float32)
             labels = np.zeros(len(X), np.int64)
 
@@ -409,7 +420,7 @@ class DCNClusterer(AutoEncoderClusterer):
         if resume is None:
             net.module_.load_state_dict(autoencoder.state_dict())
         phase = _DCNPhase(
-            self, Xt, centers=torch.as_tensor(centers, device=device, dtype=Xt.dtype),
+            self, Xt, centers=torch.as_tensor(centers, device=device, dtype=TRAIN_DTYPE),
             counts=torch.full((self.n_clusters,), self.initial_count, dtype=torch.int64,
                               device=device),
             assignments=torch.as_tensor(labels, device=device))

@@ -8,6 +8,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import resolve_batch_size
+from ._data import training_data
 from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._losses import (
     kl_divergence,
@@ -17,13 +18,11 @@ from ._losses import (
 )
 from ._training import (
     OPTIMIZERS,
-    TRAIN_DTYPE,
     BatchStream,
     ClusteringPhase,
     DeepNet,
     _TensorData,
     all_finite,
-    as_tensor,
     history_records,
     make_net,
     to_numpy,
@@ -120,6 +119,15 @@ class DECClusterer(AutoEncoderClusterer):
         Samples per gradient step (pretraining and clustering). ``"auto"``: 256 for
         5,000 samples or more, 64 for fewer (more gradient steps per pass over small
         data).
+    input_scale : float or None, default=None
+        Factor every value of ``X`` is multiplied by as it is read, batch by batch
+        (after the cast to the network's floating dtype), in ``fit`` and in every other
+        method: ``1/255`` turns ``uint8`` pixels into [0, 1] without a scaled copy of
+        the data, which a ``Pipeline`` scaler would make (and out-of-core data cannot
+        afford). The ``"auto"`` choices that depend on the range of ``X`` (the
+        pretraining's loss and optimizer) see the scaled values. None uses ``X`` as
+        given. A plain factor rather than an ``"auto"`` rule (say, 1/255 for ``uint8``):
+        the dtype does not say what the data is.
     lr : float or "auto", default="auto"
         Learning rate of the clustering phase: 0.01 (SGD) for DEC, 0.001 (Adam) for IDEC.
     optimizer : {"auto", "sgd", "adam"}, default="auto"
@@ -264,6 +272,7 @@ class DECClusterer(AutoEncoderClusterer):
 
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
                  gamma=0.0, alpha=1.0, pretrain_epochs="auto", max_epochs=100, batch_size="auto",
+                 input_scale=None,
                  lr="auto", optimizer="auto", pretrain_lr="auto", update_interval=None,
                  tol=1e-3, n_init=20, kmeans_backend="auto", autoencoder=None, memory=None,
                  mixed_precision="auto", device="auto", random_state=None, checkpoint=None,
@@ -276,6 +285,7 @@ class DECClusterer(AutoEncoderClusterer):
         self.pretrain_epochs = pretrain_epochs
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.input_scale = input_scale
         self.lr = lr
         self.optimizer = optimizer
         self.pretrain_lr = pretrain_lr
@@ -329,7 +339,7 @@ class DECClusterer(AutoEncoderClusterer):
         else:  # the weights and centres come from the checkpoint
             architecture = resume["autoencoder"]
             autoencoder = AutoEncoderModule(**architecture)
-            Xt = as_tensor(X, device, TRAIN_DTYPE)
+            Xt = training_data(X, device)
             centers = torch.zeros(self.n_clusters, architecture["latent_dim"])
 
         data = _TensorData(Xt, torch.arange(len(X), device=device))

@@ -13,15 +13,14 @@ from sklearn.metrics import normalized_mutual_info_score
 from sklearn.utils._param_validation import Interval
 
 from ._base import BaseDeepClusterer, resolve_batch_size
+from ._data import training_data
 from ._kmeans import cluster, nearest_center, pca_whitening, whiten_normalize
 from ._losses import squared_distances
 from ._training import (
-    TRAIN_DTYPE,
     BatchStream,
     ClusteringPhase,
     DeepNet,
     _TensorData,
-    as_tensor,
     history_records,
     make_net,
     to_numpy,
@@ -255,6 +254,13 @@ class DeepClusterClusterer(BaseDeepClusterer):
         Samples per gradient step. ``"auto"`` is the autoencoder-based estimators' rule
         (64 below 5,000 samples, else 256); the default stays 256, with which
         DeepCluster's defaults were chosen.
+    input_scale : float or None, default=None
+        Factor every value of ``X`` is multiplied by as it is read, batch by batch
+        (after the cast to the network's floating dtype), in ``fit`` and in every other
+        method: ``1/255`` turns ``uint8`` pixels into [0, 1] without a scaled copy of
+        the data, which a ``Pipeline`` scaler would make (and out-of-core data cannot
+        afford). None uses ``X`` as given. A plain factor rather than an ``"auto"`` rule
+        (say, 1/255 for ``uint8``): the dtype does not say what the data is.
     lr : float, default=0.05
         Learning rate of SGD (momentum 0.9).
     weight_decay : float, default=1e-5
@@ -408,7 +414,8 @@ class DeepClusterClusterer(BaseDeepClusterer):
 
     def __init__(self, n_clusters=8, *, n_pseudo_clusters=50, image_shape=None,
                  hidden_dims=None, latent_dim=128, pca_dim=16, augment=True,
-                 max_epochs=20, batch_size=256, lr=0.05, weight_decay=1e-5, tol=0.0,
+                 max_epochs=20, batch_size=256,
+                 input_scale=None, lr=0.05, weight_decay=1e-5, tol=0.0,
                  n_init=20, kmeans_backend="auto", mixed_precision="auto", device="auto",
                  random_state=None, checkpoint=None, checkpoint_every=1, verbose=0,
                  callbacks=None):
@@ -421,6 +428,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
         self.augment = augment
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.input_scale = input_scale
         self.lr = lr
         self.weight_decay = weight_decay
         self.tol = tol
@@ -485,7 +493,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
         return max(1, min(pca_dim, self.latent_dim, n_samples - 1))
 
     def _fit(self, X, device, seed, checkpoint=None):
-        Xt = as_tensor(X, device, TRAIN_DTYPE)
+        Xt = training_data(X, device)
         n = len(X)
         k = min(self.n_pseudo_clusters, n)
         net = make_net(

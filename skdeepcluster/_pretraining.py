@@ -15,7 +15,8 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._autoencoder import AutoEncoder
 from ._base import BaseDeepClusterer
-from ._training import TRAIN_DTYPE, as_tensor
+from ._data import training_data, unscaled
+from ._training import TRAIN_DTYPE
 
 
 def _fit_autoencoder(autoencoder, X, checkpoint=None):
@@ -55,8 +56,9 @@ class AutoEncoderClusterer(BaseDeepClusterer):
         """A private copy of the pretrained autoencoder module, on ``device``.
 
         ``autoencoder=None`` pretrains an :class:`AutoEncoder` built from this
-        estimator's parameters, with the reconstruction loss ``loss`` (``"auto"``: the
-        binary cross-entropy for data in [0, 1], else the squared error); an unfitted
+        estimator's parameters (``input_scale`` included), with the reconstruction loss
+        ``loss`` (``"auto"``: the binary cross-entropy for data in [0, 1], else the
+        squared error); an unfitted
         ``AutoEncoder`` is cloned and fitted; a fitted one (possibly wrapped in
         ``FrozenEstimator``) is reused as is. The object passed in is never modified.
         With ``memory``, pretraining is cached on disk. With ``checkpoint`` (this fit's),
@@ -70,6 +72,7 @@ class AutoEncoderClusterer(BaseDeepClusterer):
                 max_epochs=self.pretrain_epochs, batch_size=self.batch_size,
                 lr=self.pretrain_lr, loss=loss, mixed_precision=self.mixed_precision,
                 device=device, random_state=seed, verbose=self.verbose,
+                input_scale=self.input_scale,
             )
         elif not isinstance(ae, AutoEncoder):
             raise TypeError(
@@ -83,7 +86,13 @@ class AutoEncoderClusterer(BaseDeepClusterer):
             if ae.random_state is None:
                 ae.set_params(random_state=seed)
             fit = check_memory(self.memory).cache(_fit_autoencoder, ignore=["checkpoint"])
-            ae = fit(ae, X, checkpoint)
+            ae = fit(ae, unscaled(X), checkpoint)
+        if ae.input_scale != self.input_scale:
+            raise ValueError(
+                f"The autoencoder has input_scale={ae.input_scale!r} but "
+                f"{type(self).__name__} has input_scale={self.input_scale!r}; they must "
+                f"scale the data alike."
+            )
         if ae.n_features_in_ != X.shape[1]:
             raise ValueError(
                 f"The autoencoder was fitted on {ae.n_features_in_} features but X has "
@@ -95,8 +104,9 @@ class AutoEncoderClusterer(BaseDeepClusterer):
         """The start of every autoencoder-based fit: ``(autoencoder, Xt, Z)``.
 
         The pretrained autoencoder module (see :meth:`_pretrained_autoencoder`), the
-        training data as a tensor on ``device`` in the training dtype (float32), and its
-        embedding. With ``checkpoint``, the pretrained module is taken from it when it
+        training data as a tensor on ``device`` in the training dtype (float32; for
+        out-of-core data, a source read batch by batch: see
+        :func:`~skdeepcluster._data.training_data`), and its embedding. With ``checkpoint``, the pretrained module is taken from it when it
         holds one (stage ``"pretrained"``), else written to it once pretrained.
         """
         payload = None if checkpoint is None else checkpoint.resume("pretrained")
@@ -106,6 +116,6 @@ class AutoEncoderClusterer(BaseDeepClusterer):
             autoencoder = self._pretrained_autoencoder(X, device, seed, loss, checkpoint)
             if checkpoint is not None:
                 checkpoint.save("pretrained", {"autoencoder": autoencoder})
-        Xt = as_tensor(X, device, TRAIN_DTYPE)
+        Xt = training_data(X, device)
         Z = self._forward(autoencoder.encoder, Xt, module=autoencoder)
         return autoencoder, Xt, Z

@@ -21,6 +21,7 @@ from skorch.callbacks import ProgressBar
 from skorch.history import History
 from skorch.utils import to_tensor
 
+from ._data import ArraySource
 from ._progress import current as current_progress
 
 #: Optimisers by name: ``(class, keyword arguments)``; SGD always uses momentum 0.9.
@@ -242,7 +243,11 @@ def interruptible():
 
 
 class _TensorData:
-    """The training data as tensors: what ``get_dataset`` returns."""
+    """The training data as tensors: what ``get_dataset`` returns.
+
+    ``X`` is a tensor, or, for data larger than memory, an
+    :class:`~skdeepcluster._data.ArraySource` whose batches are read and cast on demand.
+    """
 
     def __init__(self, X, y=None):
         self.X, self.y = X, y
@@ -254,7 +259,12 @@ class _TensorData:
 class BatchStream:
     """Shuffled mini-batches taken by index from tensors held in memory.
 
-    Each pass draws one permutation from an explicit ``torch.Generator``. A tail batch of
+    Each pass draws one permutation from an explicit ``torch.Generator``. Out-of-core
+    data (an :class:`~skdeepcluster._data.ArraySource` as ``data.X``) is read batch by
+    batch from the same permutation, rearranged by the source so that a chunked store
+    is read chunk by chunk (see :meth:`~skdeepcluster._data.ArraySource.arrange`); a
+    memory map, or a store that fits in one shuffle buffer, gives the batches of the
+    same data in memory. A tail batch of
     a single sample is merged into the previous batch (a size-1 batch breaks batch
     statistics and gives a very noisy step). With ``batches_per_epoch`` set, an "epoch"
     is that many batches taken from a stream that continues across epochs (used by DEC,
@@ -274,6 +284,7 @@ class BatchStream:
         self._bounds = ()
         self._position = 0  # batches of the current pass taken so far
         self._pass_state = None  # generator state before the current pass was drawn
+        self._reader = None  # reads the batches of out-of-core data
 
     def _draw_order(self):
         """The sample order of a new pass (drawn from ``generator``)."""
@@ -287,7 +298,13 @@ class BatchStream:
 
     def _new_pass(self):
         self._pass_state = self.generator.get_state()
-        self._order = self._draw_order().to(self.data.X.device)
+        X = self.data.X
+        if isinstance(X, ArraySource):
+            self._order = X.arrange(self._draw_order(), self.generator)
+            if self._reader is None:
+                self._reader = X.reader()
+        else:
+            self._order = self._draw_order().to(X.device)
         self._bounds = self._bounds_of(len(self._order))
         self._position = 0
 
@@ -300,8 +317,11 @@ class BatchStream:
         start, stop = self._bounds[self._position], self._bounds[self._position + 1]
         self._position += 1
         idx = self._order[start:stop]
-        y = self.data.y
-        return self.data.X[idx], (None if y is None else y[idx])
+        X, y = self.data.X, self.data.y
+        if isinstance(X, ArraySource):
+            xb = X.to_tensor(self._reader.take(idx.numpy()), X.device)
+            return xb, (None if y is None else y[idx.to(y.device)])
+        return X[idx], (None if y is None else y[idx])
 
     def __len__(self):
         if self.batches_per_epoch is not None:
@@ -346,7 +366,9 @@ class _OrderedBatches:
         X, y = self.data.X, self.data.y
         for start in range(0, len(X), self.batch_size):
             stop = start + self.batch_size
-            yield X[start:stop], (None if y is None else y[start:stop])
+            xb = (X.rows(start, stop, X.device) if isinstance(X, ArraySource)
+                  else X[start:stop])
+            yield xb, (None if y is None else y[start:stop])
 
 
 class DeepNet(NeuralNet):
@@ -392,6 +414,8 @@ class DeepNet(NeuralNet):
     def get_dataset(self, X, y=None):
         if isinstance(X, _TensorData):
             return X
+        if isinstance(X, ArraySource):  # a training view (see _data.training_data)
+            return _TensorData(X, None if y is None else as_tensor(y, self.device))
         return _TensorData(as_tensor(X, self.device, self.dtype),
                            None if y is None else as_tensor(y, self.device))
 
@@ -737,7 +761,8 @@ def inference_dtype(X):
 def forward_chunks(fn, X, *, module, device, dtype=None, chunk_size=INFERENCE_CHUNK):
     """Apply ``fn(batch)`` to ``X`` in chunks under inference mode, in eval mode.
 
-    ``X`` is an array (including a memory map, read chunk by chunk) or a tensor. ``fn``
+    ``X`` is an array, a tensor or an :class:`~skdeepcluster._data.ArraySource` (read,
+    cast and scaled chunk by chunk: out-of-core data is never loaded whole). ``fn``
     returns a tensor or a tuple of tensors; the results are concatenated along the first
     axis and returned as tensors on ``device``. The computation runs in ``dtype``
     (default: :func:`inference_dtype` of ``X``); ``module`` (which ``fn`` uses) is cast
@@ -750,7 +775,10 @@ def forward_chunks(fn, X, *, module, device, dtype=None, chunk_size=INFERENCE_CH
     try:
         with _in_dtype(module, dtype), torch.inference_mode():
             for start in range(0, len(X), chunk_size):
-                xb = as_tensor(X[start:start + chunk_size], device, dtype)
+                if isinstance(X, ArraySource):
+                    xb = X.rows(start, start + chunk_size, device, dtype)
+                else:
+                    xb = as_tensor(X[start:start + chunk_size], device, dtype)
                 out = fn(xb)
                 outs.append(out if isinstance(out, tuple) else (out,))
     finally:

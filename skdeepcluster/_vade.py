@@ -15,15 +15,14 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import LRScheduler
 
 from ._base import check_unit_interval, in_unit_interval, resolve_batch_size
+from ._data import take_rows, training_data
 from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._training import (
-    TRAIN_DTYPE,
     BatchStream,
     ClusteringPhase,
     DeepNet,
     _TensorData,
     all_finite,
-    as_tensor,
     forward_chunks,
     history_records,
     make_net,
@@ -207,6 +206,16 @@ class VaDEClusterer(AutoEncoderClusterer):
         Samples per gradient step (pretraining and clustering). ``"auto"``: 256 for
         5,000 samples or more, 64 for fewer (more gradient steps per pass over small
         data).
+    input_scale : float or None, default=None
+        Factor every value of ``X`` is multiplied by as it is read, batch by batch
+        (after the cast to the network's floating dtype), in ``fit`` and in every other
+        method: ``1/255`` turns ``uint8`` pixels into [0, 1] without a scaled copy of
+        the data, which a ``Pipeline`` scaler would make (and out-of-core data cannot
+        afford). The ``"auto"`` choices that depend on the range of ``X``
+        (``likelihood``, and the pretraining's optimizer) see the scaled values. None
+        uses ``X`` as given. A plain factor rather than an ``"auto"`` rule (say, 1/255
+        for ``uint8``): the dtype does not say what the data is. :meth:`sample` returns
+        data in the units of ``X``.
     lr : float, default=5e-4
         Initial Adam learning rate of the encoder and decoder in the clustering phase.
         The paper's code uses 0.002; on MNIST (seed 0, the default cross-entropy
@@ -373,6 +382,7 @@ class VaDEClusterer(AutoEncoderClusterer):
 
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
                  likelihood="auto", pretrain_epochs="auto", max_epochs=100, batch_size="auto",
+                 input_scale=None,
                  lr=5e-4, prior_lr=5e-5, pretrain_lr="auto", tol=1e-3, n_init=20,
                  kmeans_backend="auto", autoencoder=None, memory=None,
                  mixed_precision="auto", device="auto", random_state=None, checkpoint=None,
@@ -384,6 +394,7 @@ class VaDEClusterer(AutoEncoderClusterer):
         self.pretrain_epochs = pretrain_epochs
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.input_scale = input_scale
         self.lr = lr
         self.prior_lr = prior_lr
         self.pretrain_lr = pretrain_lr
@@ -450,7 +461,7 @@ class VaDEClusterer(AutoEncoderClusterer):
                      for key in ("autoencoder", "autoencoder_state", "init")}
             autoencoder = AutoEncoderModule(**start["autoencoder"]).to(device)
             autoencoder.load_state_dict(start["autoencoder_state"])
-            Xt, init = as_tensor(X, device, TRAIN_DTYPE), start["init"]
+            Xt, init = training_data(X, device), start["init"]
         attempt = 0 if resume is None else resume["attempt"]
         args = (autoencoder, init, X, Xt, likelihood)
 
@@ -530,13 +541,13 @@ class VaDEClusterer(AutoEncoderClusterer):
         encoder_log_var = np.log(variances.mean(0) * _ENCODER_VAR_FRACTION)
 
         n = len(Xt)
-        rows = torch.linspace(0, n - 1, min(n, _INIT_ROWS)).round().long().to(Xt.device)
-        Xs = Xt[rows]
+        rows = torch.linspace(0, n - 1, min(n, _INIT_ROWS)).round().long()
+        Xs = take_rows(Xt, rows)
         X_hat = self._forward(lambda xb: autoencoder(xb)[0], Xs, module=autoencoder)
         logit_scale, decoder_log_var = 1.0, 0.0
         if likelihood == "gaussian":
             mse = float(((X_hat - Xs) ** 2).mean())
-            decoder_log_var = math.log(max(mse, torch.finfo(Xt.dtype).tiny))
+            decoder_log_var = math.log(max(mse, torch.finfo(Xs.dtype).tiny))
         elif autoencoder.loss == "squared_error":  # logits from the reconstruction
             logit_scale = bernoulli_logit_scale(X_hat, Xs)
         return dict(weights=weights, means=means, variances=variances,
@@ -739,7 +750,8 @@ class VaDEClusterer(AutoEncoderClusterer):
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-            Generated samples, in the dtype the model was trained in.
+            Generated samples, in the dtype the model was trained in, in the units of
+            the training data (divided by ``input_scale`` when it is set).
         y : ndarray of shape (n_samples,)
             Component of each sample.
         """
@@ -759,4 +771,7 @@ class VaDEClusterer(AutoEncoderClusterer):
         y = np.concatenate([np.full(c, j, dtype=np.int64) for j, c in enumerate(counts)])
         dtype = self.means_.dtype
         X = to_numpy(self._forward(self.module_.decode_mean, Z.astype(dtype)), dtype)
+        scale = self._input_scale()
+        if scale is not None:  # in the units of the training data
+            X = X / np.asarray(scale, dtype=dtype)
         return X, y
