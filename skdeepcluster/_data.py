@@ -125,6 +125,7 @@ class ArraySource:
         self.kind = "memory" if in_memory else _store_kind(array)
         self.chunk_bounds = None if in_memory else _chunk_bounds(array, self.kind)
         self._raw_range = raw_range  # (min, max) as stored, from the validation pass
+        self._row_reader = None  # see rows()
 
     # -- what code written for arrays and tensors uses --------------------------------
     def __len__(self):
@@ -179,13 +180,19 @@ class ArraySource:
         return block[inverse]
 
     def _check_block(self, block, start):
-        if block.dtype.kind in "fc" and not np.isfinite(block).all():
-            where = ("" if start is None else
-                     f" (rows {start} to {start + len(block) - 1})")
-            raise ValueError(
-                f"Input X contains NaN or infinity{where}; out-of-core input is checked "
-                f"block by block as it is read. Remove or impute the non-finite values."
-            )
+        """Raise a ``ValueError`` naming the first non-finite row of ``block``, whose
+        first row is row ``start`` of the data (None: rows taken by index)."""
+        if block.dtype.kind not in "fc" or np.isfinite(block).all():
+            return
+        bad = np.flatnonzero(~np.isfinite(block.reshape(len(block), -1)).all(axis=1))
+        where = ("" if start is None else
+                 f" (row {start + bad[0]}" + (f" and {len(bad) - 1} more in rows {start} to "
+                                              f"{start + len(block) - 1}" if len(bad) > 1
+                                              else "") + ")")
+        raise ValueError(
+            f"Input X contains NaN or infinity{where}; out-of-core input is checked "
+            f"block by block as it is read. Remove or impute the non-finite values."
+        )
 
     def to_tensor(self, block, device, dtype=None):
         """A block as stored -> a tensor of ``dtype`` (default: :attr:`dtype`) on
@@ -202,8 +209,24 @@ class ArraySource:
         return t if self.scale is None else t * self.scale
 
     def rows(self, start, stop, device, dtype=None):
-        """Rows ``start:stop`` as a tensor (see :meth:`to_tensor`)."""
-        return self.to_tensor(self.read(start, stop), device, dtype)
+        """Rows ``start:stop`` as a tensor (see :meth:`to_tensor`).
+
+        A chunked store is read through a cache of two chunks, so that a pass in
+        order (inference) reads every chunk once whatever the row blocks.
+        """
+        stop = min(stop, len(self))
+        if self.chunk_bounds is None:
+            block = self.read(start, stop)
+        else:
+            if self._row_reader is None:
+                self._row_reader = ChunkReader(self, cache_bytes=2 * self._chunk_bytes())
+            block = self._row_reader.take(np.arange(start, stop, dtype=np.int64))
+        return self.to_tensor(block, device, dtype)
+
+    def _chunk_bytes(self):
+        """Bytes (as stored) of the largest chunk."""
+        row_bytes = self.shape[1] * self.stored_dtype.itemsize
+        return int(np.diff(self.chunk_bounds).max(initial=1)) * row_bytes
 
     def tensor(self, device, dtype=None):
         """The whole (in-memory) data as one tensor, cast and scaled."""
@@ -215,8 +238,10 @@ class ArraySource:
         return t if self.scale is None else t * self.scale
 
     # -- range of the data (the "auto" choices) ------------------------------------------
-    def blocks(self, block_bytes=VALIDATION_BLOCK_BYTES):
-        """``(start, stop)`` of row blocks of about ``block_bytes``, aligned on chunks."""
+    def blocks(self, block_bytes=None):
+        """``(start, stop)`` of row blocks of about ``block_bytes`` (default:
+        :data:`VALIDATION_BLOCK_BYTES`), aligned on chunks."""
+        block_bytes = VALIDATION_BLOCK_BYTES if block_bytes is None else block_bytes
         n = len(self)
         row_bytes = max(1, self.shape[1] * self.stored_dtype.itemsize)
         target = max(1, block_bytes // row_bytes)
@@ -297,10 +322,9 @@ class ArraySource:
         """What a training stream reads its batches with (see :meth:`arrange`)."""
         if self.chunk_bounds is None:
             return self
-        per_buffer = self.buffer_rows()
         row_bytes = max(1, self.shape[1] * self.stored_dtype.itemsize)
-        return ChunkReader(self, cache_bytes=2 * (per_buffer + 1) * row_bytes
-                           + 2 * int(np.diff(self.chunk_bounds).max()) * row_bytes)
+        return ChunkReader(self, cache_bytes=2 * self.buffer_rows() * row_bytes
+                           + 2 * self._chunk_bytes())
 
 
 class ChunkReader:
