@@ -204,9 +204,13 @@ class ArraySource:
             block = block.astype(np.float64)
         with warnings.catch_warnings():  # read-only blocks (memory maps): never written
             warnings.filterwarnings("ignore", message=".*non-writable.*")
-            t = torch.from_numpy(np.ascontiguousarray(block)).to(device)
-        t = t.to(dtype)
-        return t if self.scale is None else t * self.scale
+            stored = torch.from_numpy(np.ascontiguousarray(block))
+        t = stored.to(device).to(dtype)
+        if self.scale is None:
+            return t
+        # In place when the cast made a copy (one temporary less per block); never on
+        # the caller's array.
+        return t.mul_(self.scale) if t.data_ptr() != stored.data_ptr() else t * self.scale
 
     def rows(self, start, stop, device, dtype=None):
         """Rows ``start:stop`` as a tensor (see :meth:`to_tensor`).

@@ -771,20 +771,28 @@ def forward_chunks(fn, X, *, module, device, dtype=None, chunk_size=INFERENCE_CH
     dtype = inference_dtype(X) if dtype is None else dtype
     was_training = module.training
     module.eval()
-    outs = []
+    n = len(X)
+    results = None  # the outputs for all rows, allocated once the first chunk shows them
     try:
         with _in_dtype(module, dtype), torch.inference_mode():
-            for start in range(0, len(X), chunk_size):
+            for start in range(0, n, chunk_size):
                 if isinstance(X, ArraySource):
                     xb = X.rows(start, start + chunk_size, device, dtype)
                 else:
                     xb = as_tensor(X[start:start + chunk_size], device, dtype)
                 out = fn(xb)
-                outs.append(out if isinstance(out, tuple) else (out,))
+                out = out if isinstance(out, tuple) else (out,)
+                if results is None:
+                    # Preallocated rather than concatenated at the end: no list of
+                    # small tensors pinning the heap between large freed chunks (on
+                    # glibc, an n-proportional growth of the resident memory).
+                    results = tuple(torch.empty((n, *o.shape[1:]), dtype=o.dtype,
+                                                device=o.device) for o in out)
+                for dst, o in zip(results, out):
+                    dst[start:start + len(o)] = o
     finally:
         module.train(was_training)
-    cat = tuple(torch.cat(parts) for parts in zip(*outs))
-    return cat if len(cat) > 1 else cat[0]
+    return results if len(results) > 1 else results[0]
 
 
 def history_records(net):
