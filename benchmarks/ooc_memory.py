@@ -174,8 +174,8 @@ def _markdown(record):
         f"uint8 np.memmap of n x 784 rows synthesised from MNIST (shift <= "
         f"{cfg['max_shift']} px, noise sd {cfg['noise']}). RssAnon sampled every "
         f"{cfg['interval']} s in a fresh process per size; growth = peak - before the "
-        f"fit (torch and the memory map loaded, after a warm-up fit on 2,000 rows). File-backed pages (RssFile) are the "
-        f"memory map's, which the kernel may drop.",
+        f"fit (torch and the memory map loaded, after a warm-up fit on 2,000 rows). "
+        f"File-backed pages (RssFile) are the memory map's, which the kernel may drop.",
         "",
         "| n | data (MB) | RssAnon before (MB) | peak (MB) | growth (MB) | "
         "growth / row (B) | RssFile peak (MB) | fit (s) |",

@@ -290,8 +290,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
 
     It is not meant to be instantiated and takes no parameters of its own; the
     subclasses share ``n_clusters``, ``hidden_dims``, ``latent_dim``, ``max_epochs``,
-    ``tol``, ``batch_size``, ``kmeans_backend``, ``mixed_precision``, ``device``,
-    ``random_state``, ``checkpoint``, ``checkpoint_every``, ``verbose`` and
+    ``tol``, ``batch_size``, ``input_scale``, ``kmeans_backend``, ``mixed_precision``,
+    ``device``, ``random_state``, ``checkpoint``, ``checkpoint_every``, ``verbose`` and
     ``callbacks``, and those that
     pretrain an autoencoder also ``pretrain_epochs``, ``pretrain_lr``, ``autoencoder``
     and ``memory`` (see each subclass for their meaning).
@@ -394,7 +394,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            New data.
+            New data, in memory or out of core (as in ``fit``).
 
         Returns
         -------
@@ -423,7 +423,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            New data.
+            New data, in memory or out of core (as in ``fit``).
 
         Returns
         -------

@@ -239,7 +239,11 @@ class ArraySource:
         from ._training import as_tensor
 
         t = as_tensor(self.array, device, _TORCH_DTYPES[np.dtype(dtype or self.dtype)])
-        return t if self.scale is None else t * self.scale
+        if self.scale is None:
+            return t
+        # In place when the conversion copied; never on the caller's array.
+        copied = t.data_ptr() != self.array.__array_interface__["data"][0]
+        return t.mul_(self.scale) if copied else t * self.scale
 
     # -- range of the data (the "auto" choices) ------------------------------------------
     def blocks(self, block_bytes=None):

@@ -383,7 +383,9 @@ class DCNClusterer(AutoEncoderClusterer):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data, of any numeric dtype (the network trains in float32).
+            Training data, of any numeric dtype (the network trains in float32): in
+            memory, or larger than memory as a :class:`numpy.memmap`, an h5py dataset,
+            a zarr array or a Dask array, read batch by batch.
         y : Ignored
             Not used, present for API consistency by convention.
 

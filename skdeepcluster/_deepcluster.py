@@ -449,7 +449,9 @@ class DeepClusterClusterer(BaseDeepClusterer):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data, of any numeric dtype (the network trains in float32). With
+            Training data, of any numeric dtype (the network trains in float32): in
+            memory, or larger than memory as a :class:`numpy.memmap`, an h5py dataset,
+            a zarr array or a Dask array, read batch by batch. With
             ``image_shape``, each row is one flattened image.
         y : Ignored
             Not used, present for API consistency by convention.

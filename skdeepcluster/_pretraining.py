@@ -106,8 +106,9 @@ class AutoEncoderClusterer(BaseDeepClusterer):
         The pretrained autoencoder module (see :meth:`_pretrained_autoencoder`), the
         training data as a tensor on ``device`` in the training dtype (float32; for
         out-of-core data, a source read batch by batch: see
-        :func:`~skdeepcluster._data.training_data`), and its embedding. With ``checkpoint``, the pretrained module is taken from it when it
-        holds one (stage ``"pretrained"``), else written to it once pretrained.
+        :func:`~skdeepcluster._data.training_data`), and its embedding. With
+        ``checkpoint``, the pretrained module is taken from it when it holds one (stage
+        ``"pretrained"``), else written to it once pretrained.
         """
         payload = None if checkpoint is None else checkpoint.resume("pretrained")
         if payload is not None:
