@@ -125,12 +125,19 @@ def scores(y, labels):
 
 #: Deep methods: name -> factory(n_clusters, autoencoder, seed, args) of an estimator.
 DEEP_METHODS = {
+    # The initial clustering DEC, IDEC, DCN and VaDE start from (``init``): DEC with no
+    # clustering epoch.
+    "ae_init": lambda k, ae, seed, a: DECClusterer(
+        n_clusters=k, max_epochs=0, init=a.init, autoencoder=ae,
+        mixed_precision=a.mixed_precision, device=a.device, random_state=seed,
+        verbose=a.verbose),
     "dec": lambda k, ae, seed, a: DECClusterer(
-        n_clusters=k, autoencoder=ae, mixed_precision=a.mixed_precision, device=a.device,
-        random_state=seed, verbose=a.verbose),
-    "idec": lambda k, ae, seed, a: DECClusterer(
-        n_clusters=k, gamma=0.1, autoencoder=ae, mixed_precision=a.mixed_precision,
+        n_clusters=k, init=a.init, autoencoder=ae, mixed_precision=a.mixed_precision,
         device=a.device, random_state=seed, verbose=a.verbose),
+    "idec": lambda k, ae, seed, a: DECClusterer(
+        n_clusters=k, gamma=0.1, init=a.init, autoencoder=ae,
+        mixed_precision=a.mixed_precision, device=a.device, random_state=seed,
+        verbose=a.verbose),
 }
 
 
@@ -147,11 +154,11 @@ def register_optional_methods():
 
     if hasattr(skdeepcluster, "DCNClusterer"):
         DEEP_METHODS["dcn"] = lambda k, ae, seed, a: skdeepcluster.DCNClusterer(
-            n_clusters=k, autoencoder=ae, mixed_precision=a.mixed_precision,
+            n_clusters=k, init=a.init, autoencoder=ae, mixed_precision=a.mixed_precision,
             device=a.device, random_state=seed, verbose=a.verbose)
     if hasattr(skdeepcluster, "VaDEClusterer"):
         DEEP_METHODS["vade"] = lambda k, ae, seed, a: skdeepcluster.VaDEClusterer(
-            n_clusters=k, autoencoder=ae, mixed_precision=a.mixed_precision,
+            n_clusters=k, init=a.init, autoencoder=ae, mixed_precision=a.mixed_precision,
             device=a.device, random_state=seed, verbose=a.verbose)
     if hasattr(skdeepcluster, "DeepClusterClusterer"):
         SCRATCH_METHODS["deepcluster"] = lambda k, seed, a: (
@@ -312,6 +319,9 @@ def main(argv=None):
     p.add_argument("--data-home", default=None)
     p.add_argument("--methods", nargs="+", default=["kmeans", "ae_kmeans", "dec", "idec"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--init", choices=["auto", "kmeans", "gmm"], default="auto",
+                   help="the clusterers' init (how the pretrained embedding is first "
+                        "clustered; default: 'auto', as the estimators)")
     p.add_argument("--pretrain-epochs", type=epochs_arg, default="auto",
                    help="AutoEncoder max_epochs: an int or 'auto' (the default, as the "
                         "estimators)")

@@ -21,12 +21,10 @@ from ._data import is_out_of_core, validate_out_of_core, with_scale
 from ._kmeans import (
     KMEANS_BACKENDS,
     assign_nonempty,
-    cluster,
     import_faiss,
     nearest_center,
     resolve_kmeans_backend,
 )
-from ._progress import current as current_progress
 from ._progress import fit_progress
 from ._training import (
     draw_seed,
@@ -61,7 +59,7 @@ def _size(n_samples):
 
 
 def resolve_hidden_dims(hidden_dims, n_samples):
-    """``hidden_dims="auto"``: (256, 256, 512) below :data:`SMALL_DATA` samples, else the
+    """``hidden_dims="auto"``: (256, 256, 512) below :data:`~skdeepcluster._base.SMALL_DATA` samples, else the
     papers' (500, 500, 2000)."""
     if isinstance(hidden_dims, str) and hidden_dims == "auto":
         return _HIDDEN_DIMS[_size(n_samples)]
@@ -69,7 +67,7 @@ def resolve_hidden_dims(hidden_dims, n_samples):
 
 
 def resolve_batch_size(batch_size, n_samples):
-    """``batch_size="auto"``: 64 below :data:`SMALL_DATA` samples (enough gradient steps
+    """``batch_size="auto"``: 64 below :data:`~skdeepcluster._base.SMALL_DATA` samples (enough gradient steps
     per pass over small data), else 256."""
     if isinstance(batch_size, str) and batch_size == "auto":
         return _BATCH_SIZE[_size(n_samples)]
@@ -369,16 +367,6 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         n_clusters = self.n_clusters if n_clusters is None else n_clusters
         return resolve_kmeans_backend(self.kmeans_backend, n_samples, n_clusters, device,
                                       on_device=on_device)
-
-    def _initial_clustering(self, Z, seed, n_init):
-        """k-means on the pretrained embedding ``Z`` (tensor): ``(centers, labels)``
-        (numpy), with the backend of ``kmeans_backend``."""
-        progress = current_progress()
-        if progress is not None:
-            progress.phase("initial clustering")
-        centers, labels, _ = cluster(Z, self.n_clusters, backend=self._kmeans_backend(len(Z)),
-                                     n_init=n_init, seed=seed)
-        return centers, labels
 
     # -- inference ---------------------------------------------------------------------
     @abstractmethod

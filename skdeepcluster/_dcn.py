@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import resolve_batch_size
 from ._data import training_data
-from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
+from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs, resolve_init
 from ._kmeans import nearest_center, online_center_update, refine_kmeans, reseed_empty_clusters
 from ._losses import dcn_loss, row_reconstruction_loss, squared_distances
 from ._training import (
@@ -227,6 +227,17 @@ class DCNClusterer(AutoEncoderClusterer):
         what is installed, so installing faiss does not change results. Every backend
         uses ``n_init`` and ``random_state``, and gives labels that are the nearest
         centres, with empty clusters reseeded.
+    init : {"auto", "kmeans", "gmm"}, default="auto"
+        How the pretrained embedding is first clustered. ``"kmeans"``: k-means
+        (``n_init`` runs with ``kmeans_backend``). ``"gmm"``: that k-means, then a
+        Gaussian mixture with full covariances fitted by EM from its centres
+        (:class:`sklearn.mixture.GaussianMixture`); the clustering phase starts from the
+        mixture's means and most probable components. Clusters in an embedding are
+        rarely spheres of one size, as k-means assumes: it tends to split a wide class
+        and merge two narrow ones, which the mixture can undo. ``"auto"``: ``"gmm"``
+        for 5,000 samples or more while ``n_samples * n_clusters`` is at most 10**8,
+        else ``"kmeans"`` (on fewer samples the full covariances overfit; beyond, EM
+        over every row and cluster is slow).
     autoencoder : AutoEncoder or None, default=None
         Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
         ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``. An
@@ -289,6 +300,8 @@ class DCNClusterer(AutoEncoderClusterer):
     kmeans_backend_ : str
         The k-means backend the fit used: ``kmeans_backend``, with ``"auto"``
         resolved.
+    init_ : str
+        How the embedding was first clustered: ``init``, with ``"auto"`` resolved.
     resumed_from_ : dict or None
         None when the fit ran from the start; otherwise where it resumed from its
         ``checkpoint``: ``{"path": file, "stage": stage, "epoch": n}``, ``stage`` being
@@ -346,7 +359,7 @@ class DCNClusterer(AutoEncoderClusterer):
                  lam=0.05, pretrain_epochs="auto", max_epochs=50, batch_size="auto",
                  input_scale=None, lr=1e-4,
                  optimizer="adam", pretrain_lr="auto", initial_count=100,
-                 kmeans_interval=None, tol=1e-3, n_init=20, kmeans_backend="auto",
+                 kmeans_interval=None, tol=1e-3, n_init=20, kmeans_backend="auto", init="auto",
                  autoencoder=None, memory=None, mixed_precision="auto", device="auto",
                  random_state=None, checkpoint=None, checkpoint_every=1, verbose=0,
                  callbacks=None):
@@ -366,6 +379,7 @@ class DCNClusterer(AutoEncoderClusterer):
         self.tol = tol
         self.n_init = n_init
         self.kmeans_backend = kmeans_backend
+        self.init = init
         self.autoencoder = autoencoder
         self.memory = memory
         self.mixed_precision = mixed_precision
@@ -444,6 +458,7 @@ class DCNClusterer(AutoEncoderClusterer):
             "history_": history_records(net),
             "n_iter_": len(net.history),
             "kmeans_backend_": backend,
+            "init_": resolve_init(self.init, len(X), self.n_clusters),
         }
 
     def _embed_tensor(self, xb):

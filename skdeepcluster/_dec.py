@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import resolve_batch_size
 from ._data import training_data
-from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
+from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs, resolve_init
 from ._losses import (
     kl_divergence,
     reconstruction_loss,
@@ -159,6 +159,17 @@ class DECClusterer(AutoEncoderClusterer):
         it never depends on what is installed, so installing faiss does not change
         results. Every backend uses ``n_init`` and ``random_state``, and gives labels
         that are the nearest centres, with empty clusters reseeded.
+    init : {"auto", "kmeans", "gmm"}, default="auto"
+        How the pretrained embedding is first clustered. ``"kmeans"``: k-means
+        (``n_init`` runs with ``kmeans_backend``). ``"gmm"``: that k-means, then a
+        Gaussian mixture with full covariances fitted by EM from its centres
+        (:class:`sklearn.mixture.GaussianMixture`); the clustering phase starts from the
+        mixture's means and most probable components. Clusters in an embedding are
+        rarely spheres of one size, as k-means assumes: it tends to split a wide class
+        and merge two narrow ones, which the mixture can undo. ``"auto"``: ``"gmm"``
+        for 5,000 samples or more while ``n_samples * n_clusters`` is at most 10**8,
+        else ``"kmeans"`` (on fewer samples the full covariances overfit; beyond, EM
+        over every row and cluster is slow).
     autoencoder : AutoEncoder or None, default=None
         Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
         ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``. An
@@ -222,6 +233,8 @@ class DECClusterer(AutoEncoderClusterer):
     kmeans_backend_ : str
         The k-means backend the fit used: ``kmeans_backend``, with ``"auto"``
         resolved.
+    init_ : str
+        How the embedding was first clustered: ``init``, with ``"auto"`` resolved.
     resumed_from_ : dict or None
         None when the fit ran from the start; otherwise where it resumed from its
         ``checkpoint``: ``{"path": file, "stage": stage, "epoch": n}``, ``stage`` being
@@ -274,9 +287,9 @@ class DECClusterer(AutoEncoderClusterer):
                  gamma=0.0, alpha=1.0, pretrain_epochs="auto", max_epochs=100, batch_size="auto",
                  input_scale=None,
                  lr="auto", optimizer="auto", pretrain_lr="auto", update_interval=None,
-                 tol=1e-3, n_init=20, kmeans_backend="auto", autoencoder=None, memory=None,
-                 mixed_precision="auto", device="auto", random_state=None, checkpoint=None,
-                 checkpoint_every=1, verbose=0, callbacks=None):
+                 tol=1e-3, n_init=20, kmeans_backend="auto", init="auto", autoencoder=None,
+                 memory=None, mixed_precision="auto", device="auto", random_state=None,
+                 checkpoint=None, checkpoint_every=1, verbose=0, callbacks=None):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
@@ -293,6 +306,7 @@ class DECClusterer(AutoEncoderClusterer):
         self.tol = tol
         self.n_init = n_init
         self.kmeans_backend = kmeans_backend
+        self.init = init
         self.autoencoder = autoencoder
         self.memory = memory
         self.mixed_precision = mixed_precision
@@ -376,6 +390,7 @@ class DECClusterer(AutoEncoderClusterer):
             "history_": history_records(net),
             "n_iter_": len(net.history),
             "kmeans_backend_": self._kmeans_backend(len(X)),
+            "init_": resolve_init(self.init, len(X), self.n_clusters),
         }
 
     def _embed_tensor(self, xb):

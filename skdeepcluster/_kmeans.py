@@ -32,6 +32,42 @@ DISTANCE_BLOCK_BYTES = 128 * 2**20
 
 _FAISS_HINT = 'pip install "skdeepcluster[faiss]"'
 
+#: ``reg_covar`` of the ``init="gmm"`` mixture, relative to the embedding's mean
+#: variance per dimension (so that the refinement does not depend on its scale).
+GMM_REG_COVAR = 1e-5
+
+
+def refine_with_gaussian_mixture(Z, centers, labels, seed):
+    """Refine a k-means clustering of ``Z`` by a full-covariance Gaussian mixture.
+
+    EM (:class:`sklearn.mixture.GaussianMixture`, ``covariance_type="full"``) starts from
+    the k-means ``centers``; returns ``(centers, labels)``: the mixture's means and each
+    row's most probable component. Clusters of an embedding are rarely spheres of one
+    size, which is what k-means assumes: a wide class gets split and two close ones
+    merged. When EM fails or leaves a component without any row, the k-means clustering
+    is returned unchanged.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    Z = np.asarray(Z, dtype=np.float64)
+    reg_covar = GMM_REG_COVAR * max(float(Z.var(0).mean()), np.finfo(np.float64).tiny)
+    mixture = GaussianMixture(len(centers), covariance_type="full", reg_covar=reg_covar,
+                              means_init=np.asarray(centers, dtype=np.float64),
+                              random_state=seed)
+    try:
+        with warnings.catch_warnings():
+            # Not converging in max_iter steps still leaves a better fit than the start.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            refined = mixture.fit_predict(Z)
+    except (ValueError, np.linalg.LinAlgError):  # a covariance became singular
+        return centers, labels
+    if np.bincount(refined, minlength=len(centers)).min() == 0:
+        return centers, labels
+    return mixture.means_.astype(np.asarray(centers).dtype), refined
+
 
 def resolve_kmeans_backend(backend, n_samples, n_clusters, device=None, *,
                            on_device=False):

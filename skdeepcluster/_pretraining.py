@@ -14,9 +14,33 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._autoencoder import AutoEncoder
-from ._base import BaseDeepClusterer
+from ._base import SMALL_DATA, BaseDeepClusterer
 from ._data import training_data, unscaled
-from ._training import TRAIN_DTYPE
+from ._kmeans import AUTO_TORCH_DISTANCES, cluster, refine_with_gaussian_mixture
+from ._progress import current as current_progress
+from ._training import TRAIN_DTYPE, to_numpy
+
+
+#: Values of the clusterers' ``init`` parameter (how the pretrained embedding is first
+#: clustered).
+INITS = ("auto", "kmeans", "gmm")
+
+
+def resolve_init(init, n_samples, n_clusters):
+    """What ``init`` runs for ``n_samples`` rows into ``n_clusters``: ``"kmeans"`` or
+    ``"gmm"``.
+
+    ``"auto"`` is ``"gmm"`` from :data:`~skdeepcluster._base.SMALL_DATA` samples up to
+    :data:`~skdeepcluster._kmeans.AUTO_TORCH_DISTANCES` distances, ``"kmeans"``
+    otherwise: below, the full covariances (``latent_dim * (latent_dim + 1) / 2``
+    numbers per cluster) have too few points each and overfit; above, EM over every row
+    and cluster costs what the bounded torch k-means is there to avoid.
+    """
+    if init != "auto":
+        return init
+    if SMALL_DATA <= n_samples and n_samples * n_clusters <= AUTO_TORCH_DISTANCES:
+        return "gmm"
+    return "kmeans"
 
 
 def _fit_autoencoder(autoencoder, X, checkpoint=None):
@@ -42,7 +66,8 @@ def autoencoder_kwargs(module):
 class AutoEncoderClusterer(BaseDeepClusterer):
     """Base of the clusterers that pretrain an :class:`AutoEncoder` (or start from one
     passed as ``autoencoder=``): the parameters ``pretrain_epochs``, ``pretrain_lr``,
-    ``autoencoder`` and ``memory``, and the pretraining itself."""
+    ``autoencoder``, ``memory`` and ``init``, the pretraining itself and the initial
+    clustering of the pretrained embedding."""
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
@@ -50,7 +75,23 @@ class AutoEncoderClusterer(BaseDeepClusterer):
         "pretrain_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "autoencoder": [HasMethods(["fit", "transform"]), None],
         "memory": [None, str, HasMethods(["cache"])],
+        "init": [StrOptions(set(INITS))],
     }
+
+    def _initial_clustering(self, Z, seed, n_init):
+        """The clustering of the pretrained embedding ``Z`` (tensor) that the clustering
+        phase starts from: ``(centers, labels)`` (numpy). k-means (``n_init`` runs, the
+        backend of ``kmeans_backend``), refined by a full-covariance Gaussian mixture
+        when ``init`` resolves to ``"gmm"``."""
+        progress = current_progress()
+        if progress is not None:
+            progress.phase("initial clustering")
+        centers, labels, _ = cluster(Z, self.n_clusters, backend=self._kmeans_backend(len(Z)),
+                                     n_init=n_init, seed=seed)
+        if resolve_init(self.init, len(Z), self.n_clusters) == "gmm":
+            centers, labels = refine_with_gaussian_mixture(to_numpy(Z), centers, labels,
+                                                           seed)
+        return centers, labels
 
     def _pretrained_autoencoder(self, X, device, seed, loss="auto", checkpoint=None):
         """A private copy of the pretrained autoencoder module, on ``device``.

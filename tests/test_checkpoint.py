@@ -30,7 +30,7 @@ from skdeepcluster import (
     DeepClusterClusterer,
     VaDEClusterer,
 )
-from skdeepcluster._base import BaseDeepClusterer
+from skdeepcluster._pretraining import AutoEncoderClusterer
 
 from _instances import tiny_autoencoder, tiny_clusterers
 
@@ -196,7 +196,7 @@ def test_ctrl_c_after_pretraining_resumes_from_the_pretrained_autoencoder(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(BaseDeepClusterer, "_initial_clustering", interrupt)
+        patch.setattr(AutoEncoderClusterer, "_initial_clustering", interrupt)
         with pytest.raises(KeyboardInterrupt):
             clone(est).set_params(checkpoint=tmp_path).fit(X)
     resumed = clone(est).set_params(checkpoint=tmp_path).fit(X)

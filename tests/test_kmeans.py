@@ -14,9 +14,11 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 import skdeepcluster._kmeans as kmeans_module
-from _instances import tiny_clusterers
-from skdeepcluster import DECClusterer
+from _instances import TINY, tiny_clusterers
+from skdeepcluster import DCNClusterer, DECClusterer, VaDEClusterer
+from skdeepcluster._base import SMALL_DATA
 from skdeepcluster._checkpoint import fingerprint
+from skdeepcluster._pretraining import resolve_init
 from skdeepcluster._kmeans import (
     DISTANCE_BLOCK_BYTES,
     _assign,
@@ -26,6 +28,7 @@ from skdeepcluster._kmeans import (
     kmeans,
     kmeans_torch,
     nearest_center,
+    refine_with_gaussian_mixture,
     reseed_empty_clusters,
     resolve_kmeans_backend,
 )
@@ -383,3 +386,80 @@ def test_kmeans_backend_is_validated_and_fingerprinted(digits):
     prints = {fingerprint(DECClusterer(kmeans_backend=b), X)
               for b in ("auto", "sklearn", "torch", "faiss")}
     assert len(prints) == 4
+
+
+# -- init: k-means, refined by a Gaussian mixture ---------------------------------------------
+
+
+def test_resolve_init():
+    assert resolve_init("auto", SMALL_DATA - 1, 10) == "kmeans"  # full covariances overfit
+    assert resolve_init("auto", SMALL_DATA, 10) == "gmm"
+    assert resolve_init("auto", 10**6, 100) == "gmm"  # 10**8 distances: not above
+    assert resolve_init("auto", 10**6, 101) == "kmeans"  # EM over every row too slow
+    for init in ("kmeans", "gmm"):
+        assert resolve_init(init, 10, 10**9) == init
+
+
+def _wide_and_narrow(seed=0):
+    """A wide cluster beside a narrow one: k-means moves their boundary into the wide one."""
+    rng = np.random.default_rng(seed)
+    wide = rng.normal(0.0, 2.0, size=(2000, 2))
+    narrow = rng.normal(0.0, 0.3, size=(200, 2)) + [5.0, 0.0]
+    return np.vstack([wide, narrow]), np.repeat([0, 1], [2000, 200])
+
+
+def test_gaussian_mixture_refinement_recovers_clusters_kmeans_cannot():
+    Z, y = _wide_and_narrow()
+    centers, labels, _ = cluster(Z, 2, n_init=5, seed=0)
+    refined_centers, refined = refine_with_gaussian_mixture(Z, centers, labels, seed=0)
+    assert refined_centers.shape == centers.shape and refined_centers.dtype == centers.dtype
+    assert adjusted_rand_score(y, labels) < 0.8
+    assert adjusted_rand_score(y, refined) > adjusted_rand_score(y, labels) + 0.1
+    # The means are those of the mixture's components: near the true centres.
+    np.testing.assert_allclose(np.sort(refined_centers[:, 0]), [0.0, 5.0], atol=0.3)
+
+
+@pytest.mark.parametrize("failure", ["empty component", "singular covariance"])
+def test_gaussian_mixture_refinement_keeps_kmeans_when_em_fails(failure, monkeypatch):
+    from sklearn.mixture import GaussianMixture
+
+    def broken(self, Z, y=None):
+        if failure == "empty component":
+            return np.zeros(len(Z), dtype=np.int64)
+        raise ValueError("Fitting the mixture model failed because some components have "
+                         "ill-defined empirical covariance")
+
+    monkeypatch.setattr(GaussianMixture, "fit_predict", broken)
+    Z, _ = _wide_and_narrow()
+    centers, labels, _ = cluster(Z, 2, n_init=1, seed=0)
+    out_centers, out_labels = refine_with_gaussian_mixture(Z, centers, labels, seed=0)
+    assert out_centers is centers and out_labels is labels
+
+
+@pytest.mark.parametrize("init, refined", [("kmeans", False), ("gmm", True), ("auto", False)])
+@pytest.mark.parametrize("cls", [DECClusterer, DCNClusterer, VaDEClusterer],
+                         ids=lambda cls: cls.__name__)
+def test_init_decides_whether_the_mixture_refines_the_start(digits, monkeypatch, init,
+                                                            refined, cls):
+    import skdeepcluster._pretraining as pretraining
+
+    calls = []
+    original = pretraining.refine_with_gaussian_mixture
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pretraining, "refine_with_gaussian_mixture", spy)
+    est = cls(n_clusters=3, init=init, n_init=2, pretrain_epochs=2, max_epochs=1,
+              batch_size=16, **TINY)
+    X = digits[0][:120]  # below SMALL_DATA: "auto" is k-means alone
+    est.fit(X)
+    assert bool(calls) is refined
+    assert est.init_ == ("gmm" if refined else "kmeans")
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
+def test_init_is_validated(digits):
+    with pytest.raises(ValueError, match="'init' parameter"):
+        DECClusterer(n_clusters=3, init="kmeans++").fit(digits[0][:60])
