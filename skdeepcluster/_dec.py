@@ -163,7 +163,8 @@ class DECClusterer(AutoEncoderClusterer):
         How the pretrained embedding is first clustered. ``"kmeans"``: k-means
         (``n_init`` runs with ``kmeans_backend``). ``"gmm"``: that k-means, then a
         Gaussian mixture with full covariances fitted by EM from its centres
-        (:class:`sklearn.mixture.GaussianMixture`); the clustering phase starts from the
+        (:class:`sklearn.mixture.GaussianMixture`, on a random 100,000 rows of larger
+        data); the clustering phase starts from the
         mixture's means and most probable components. Clusters in an embedding are
         rarely spheres of one size, as k-means assumes: it tends to split a wide class
         and merge two narrow ones, which the mixture can undo. ``"auto"``: ``"gmm"``

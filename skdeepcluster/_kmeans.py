@@ -36,6 +36,11 @@ _FAISS_HINT = 'pip install "skdeepcluster[faiss]"'
 #: variance per dimension (so that the refinement does not depend on its scale).
 GMM_REG_COVAR = 1e-5
 
+#: The ``init="gmm"`` mixture is fitted on at most this many rows of the embedding (a
+#: random subset beyond): ten full covariances of a 10-dimensional embedding are well
+#: estimated from far fewer, and EM's per-row state (rows x clusters) stays bounded.
+GMM_MAX_ROWS = 100_000
+
 
 def refine_with_gaussian_mixture(Z, centers, labels, seed):
     """Refine a k-means clustering of ``Z`` by a full-covariance Gaussian mixture.
@@ -44,8 +49,10 @@ def refine_with_gaussian_mixture(Z, centers, labels, seed):
     the k-means ``centers``; returns ``(centers, labels)``: the mixture's means and each
     row's most probable component. Clusters of an embedding are rarely spheres of one
     size, which is what k-means assumes: a wide class gets split and two close ones
-    merged. When EM fails or leaves a component without any row, the k-means clustering
-    is returned unchanged.
+    merged. EM runs on at most :data:`GMM_MAX_ROWS` rows (a random subset drawn from
+    ``seed``), and the labels of all rows are computed in blocks, so that memory stays
+    bounded for large ``Z``. When EM fails or leaves a component without any row, the
+    k-means clustering is returned unchanged.
     """
     import warnings
 
@@ -53,7 +60,11 @@ def refine_with_gaussian_mixture(Z, centers, labels, seed):
     from sklearn.mixture import GaussianMixture
 
     Z = np.asarray(Z, dtype=np.float64)
-    reg_covar = GMM_REG_COVAR * max(float(Z.var(0).mean()), np.finfo(np.float64).tiny)
+    fit_rows = Z
+    if len(Z) > GMM_MAX_ROWS:
+        rng = np.random.default_rng(seed)
+        fit_rows = Z[np.sort(rng.choice(len(Z), GMM_MAX_ROWS, replace=False))]
+    reg_covar = GMM_REG_COVAR * max(float(fit_rows.var(0).mean()), np.finfo(np.float64).tiny)
     mixture = GaussianMixture(len(centers), covariance_type="full", reg_covar=reg_covar,
                               means_init=np.asarray(centers, dtype=np.float64),
                               random_state=seed)
@@ -61,7 +72,9 @@ def refine_with_gaussian_mixture(Z, centers, labels, seed):
         with warnings.catch_warnings():
             # Not converging in max_iter steps still leaves a better fit than the start.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            refined = mixture.fit_predict(Z)
+            mixture.fit(fit_rows)
+        refined = np.concatenate([mixture.predict(Z[i:i + GMM_MAX_ROWS])
+                                  for i in range(0, len(Z), GMM_MAX_ROWS)])
     except (ValueError, np.linalg.LinAlgError):  # a covariance became singular
         return centers, labels
     if np.bincount(refined, minlength=len(centers)).min() == 0:

@@ -419,17 +419,38 @@ def test_gaussian_mixture_refinement_recovers_clusters_kmeans_cannot():
     np.testing.assert_allclose(np.sort(refined_centers[:, 0]), [0.0, 5.0], atol=0.3)
 
 
+def test_gaussian_mixture_is_fitted_on_a_bounded_subset_of_large_data(monkeypatch):
+    from sklearn.mixture import GaussianMixture
+
+    fitted_rows = []
+    original_fit = GaussianMixture.fit
+
+    def spy(self, Z, y=None):
+        fitted_rows.append(len(Z))
+        return original_fit(self, Z, y)
+
+    monkeypatch.setattr(GaussianMixture, "fit", spy)
+    monkeypatch.setattr(kmeans_module, "GMM_MAX_ROWS", 500)
+    Z, y = _wide_and_narrow()
+    centers, labels, _ = cluster(Z, 2, n_init=5, seed=0)
+    _, refined = refine_with_gaussian_mixture(Z, centers, labels, seed=0)
+    assert fitted_rows == [500] and refined.shape == (len(Z),)
+    assert adjusted_rand_score(y, refined) > adjusted_rand_score(y, labels) + 0.1
+
+
 @pytest.mark.parametrize("failure", ["empty component", "singular covariance"])
 def test_gaussian_mixture_refinement_keeps_kmeans_when_em_fails(failure, monkeypatch):
     from sklearn.mixture import GaussianMixture
 
-    def broken(self, Z, y=None):
-        if failure == "empty component":
-            return np.zeros(len(Z), dtype=np.int64)
-        raise ValueError("Fitting the mixture model failed because some components have "
-                         "ill-defined empirical covariance")
+    if failure == "empty component":
+        monkeypatch.setattr(GaussianMixture, "predict",
+                            lambda self, Z: np.zeros(len(Z), dtype=np.int64))
+    else:
+        def broken(self, Z, y=None):
+            raise ValueError("Fitting the mixture model failed because some components "
+                             "have ill-defined empirical covariance")
 
-    monkeypatch.setattr(GaussianMixture, "fit_predict", broken)
+        monkeypatch.setattr(GaussianMixture, "fit", broken)
     Z, _ = _wide_and_narrow()
     centers, labels, _ = cluster(Z, 2, n_init=1, seed=0)
     out_centers, out_labels = refine_with_gaussian_mixture(Z, centers, labels, seed=0)

@@ -209,9 +209,12 @@ def test_fit_reads_the_store_block_by_block(monkeypatch, tmp_path):
 def test_fit_on_memmap_allocates_no_copy(tmp_path):
     X = np.random.RandomState(0).randint(0, 256, size=(20_000, 256)).astype(np.uint8)
     mm = make_store("memmap", X, tmp_path)
+    # init="kmeans": the data path is measured here, not the Gaussian mixture of
+    # init="gmm", whose per-row state (rows x clusters, on at most GMM_MAX_ROWS rows)
+    # would dominate so small a fit.
     dec = DECClusterer(n_clusters=3, hidden_dims=(8,), latent_dim=2, pretrain_epochs=1,
-                       max_epochs=1, n_init=1, input_scale=SCALE, device="cpu",
-                       random_state=0)
+                       max_epochs=1, n_init=1, input_scale=SCALE, init="kmeans",
+                       device="cpu", random_state=0)
 
     def peak(data):
         tracemalloc.start()
