@@ -6,9 +6,13 @@ always ``0..k-1`` with every cluster non-empty on the data it was computed on.
 estimator's ``kmeans_backend`` names (see :func:`resolve_kmeans_backend`).
 """
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
 
 from ._losses import squared_distances
 
@@ -54,11 +58,6 @@ def refine_with_gaussian_mixture(Z, centers, labels, seed):
     bounded for large ``Z``. When EM fails or leaves a component without any row, the
     k-means clustering is returned unchanged.
     """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.mixture import GaussianMixture
-
     Z = np.asarray(Z, dtype=np.float64)
     fit_rows = Z
     if len(Z) > GMM_MAX_ROWS:
