@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._checkpoint import Checkpoint
 from ._data import is_out_of_core, validate_out_of_core, with_scale
+from ._distributed import broadcast_seed, collective_fit, world_size
 from ._kmeans import (
     KMEANS_BACKENDS,
     assign_nonempty,
@@ -170,8 +171,13 @@ class _BaseDeep(BaseEstimator):
             X = self._validate_training_data(X)
             self._check_fit_data(X)
             device = resolve_device(self.device)
-            seed = draw_seed(self.random_state)
+            seed = broadcast_seed(draw_seed(self.random_state))
             if not nested:
+                if self.checkpoint is not None and world_size() > 1:
+                    raise ValueError(
+                        "checkpoint is not supported in a multi-process (data-parallel) "
+                        "fit: set checkpoint=None, or fit in a single process."
+                    )
                 checkpoint = Checkpoint.open(self, X, device)
                 if checkpoint is not None:
                     # A resumed fit goes on with the seed it started with (which
@@ -183,7 +189,8 @@ class _BaseDeep(BaseEstimator):
             if finished is not None:
                 fitted = finished["fitted"]
             else:
-                with interruptible(), seeded(seed, device), fit_progress(self):
+                with (interruptible(), seeded(seed, device), fit_progress(self),
+                      collective_fit()):
                     fitted = self._fit(X, device, seed, checkpoint)
                 if checkpoint is not None and not nested:
                     checkpoint.save("finished", {"fitted": fitted,
@@ -254,16 +261,17 @@ class _BaseDeep(BaseEstimator):
             X = validate_data(self, X, dtype=_FIT_DTYPES, reset=False)
         return with_scale(X, scale)
 
-    def _forward(self, fn, X, module=None):
+    def _forward(self, fn, X, module=None, autocast=False):
         """``fn`` over ``X`` in chunks, on the device of ``module``.
 
         ``module`` (default: the fitted ``module_``) is put in eval mode meanwhile; the
-        computation runs in float64 for float64 data and in float32 otherwise (see
+        computation runs in float64 for float64 data and in float32 otherwise, under
+        bfloat16 autocast with ``autocast`` (see
         :func:`~skdeepcluster._training.forward_chunks`).
         """
         module = self.module_ if module is None else module
         param = next(module.parameters())
-        return forward_chunks(fn, X, module=module, device=param.device)
+        return forward_chunks(fn, X, module=module, device=param.device, autocast=autocast)
 
     def __setstate__(self, state):
         # skorch maps a net trained on CUDA to the CPU when CUDA is missing.

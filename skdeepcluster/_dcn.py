@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import resolve_batch_size
 from ._data import training_data
+from ._distributed import world_size
 from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs, resolve_init
 from ._kmeans import nearest_center, online_center_update, refine_kmeans, reseed_empty_clusters
 from ._losses import dcn_loss, row_reconstruction_loss, squared_distances
@@ -93,7 +94,8 @@ class _DCNPhase(ClusteringPhase):
         return change
 
     def _embedding(self, net):
-        return self.estimator._forward(net.module_.encoder, self.Xt, module=net.module_)
+        return self.estimator._forward(net.module_.encoder, self.Xt, module=net.module_,
+                                       autocast=net.mixed_precision)
 
     def _rerun_kmeans(self, net):
         """Full k-means on the current embedding, started from the current centres."""
@@ -412,6 +414,13 @@ class DCNClusterer(AutoEncoderClusterer):
         return self._fit_validated(X)
 
     def _fit(self, X, device, seed, checkpoint=None):
+        if world_size() > 1:
+            raise ValueError(
+                "DCNClusterer cannot train data-parallel: its cluster centres move "
+                "after every mini-batch, one batch after another. Fit it in a single "
+                "process (DECClusterer, VaDEClusterer, DeepClusterClusterer and "
+                "AutoEncoder train data-parallel)."
+            )
         resume = None if checkpoint is None else checkpoint.resume("clustering")
         if resume is None:
             autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed,

@@ -56,7 +56,8 @@ class _DECPhase(ClusteringPhase):
 
     def _soft_assign(self, net):
         # The target needs q only: IDEC's decoder is not run (half of this pass).
-        q = self.estimator._forward(net.module_.soft_assign, self.Xt, module=net.module_)
+        q = self.estimator._forward(net.module_.soft_assign, self.Xt, module=net.module_,
+                                    autocast=net.mixed_precision)
         if not all_finite(q):
             raise net._diverged("the soft assignments became non-finite")
         return q

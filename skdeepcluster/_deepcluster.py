@@ -542,14 +542,8 @@ class DeepClusterClusterer(BaseDeepClusterer):
     def _pseudo_features(self, net, Xt):
         """Features of the whole dataset in eval mode (bfloat16 with mixed precision)."""
         module = net.module_
-        if not net.mixed_precision:
-            return self._forward(module.features, Xt, module=module)
-
-        def features(xb):
-            with torch.autocast(device_type=xb.device.type, dtype=torch.bfloat16):
-                return module.features(xb).to(xb.dtype)
-
-        return self._forward(features, Xt, module=module)
+        return self._forward(module.features, Xt, module=module,
+                             autocast=net.mixed_precision)
 
     def _pseudo_labels(self, P, k, seed):
         """k-means of the processed features: ``(labels tensor, loss)``.

@@ -22,6 +22,8 @@ from skorch.history import History
 from skorch.utils import to_tensor
 
 from ._data import ArraySource
+from ._distributed import (gather_rows, process_device, row_share, shard_batches,
+                           synchronize, world_size)
 from ._progress import current as current_progress
 
 #: Optimisers by name: ``(class, keyword arguments)``; SGD always uses momentum 0.9.
@@ -79,7 +81,7 @@ def resolve_device(device):
         raise ValueError(
             f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda' or 'mps'."
         )
-    return dev
+    return process_device(dev)
 
 
 def draw_seed(random_state):
@@ -281,7 +283,7 @@ class BatchStream:
         self.generator = generator
         self.batches_per_epoch = batches_per_epoch
         self._order = None  # sample order of the current pass
-        self._bounds = ()
+        self._batches = ()  # (start, stop) in the pass's order of this process's batches
         self._position = 0  # batches of the current pass taken so far
         self._pass_state = None  # generator state before the current pass was drawn
         self._reader = None  # reads the batches of out-of-core data
@@ -290,11 +292,14 @@ class BatchStream:
         """The sample order of a new pass (drawn from ``generator``)."""
         return torch.randperm(len(self.data), generator=self.generator)
 
-    def _bounds_of(self, n):
+    def _batches_of(self, n):
+        """The ``(start, stop)`` of this process's batches of a pass over ``n`` rows: all
+        of them, or in a multi-process run its share (see
+        :func:`~skdeepcluster._distributed.shard_batches`)."""
         bounds = list(range(0, n, self.batch_size)) + [n]
         if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
             del bounds[-2]
-        return bounds
+        return shard_batches(list(zip(bounds[:-1], bounds[1:])))
 
     def _new_pass(self):
         self._pass_state = self.generator.get_state()
@@ -305,16 +310,16 @@ class BatchStream:
                 self._reader = X.reader()
         else:
             self._order = self._draw_order().to(X.device)
-        self._bounds = self._bounds_of(len(self._order))
+        self._batches = self._batches_of(len(self._order))
         self._position = 0
 
     def _in_pass(self):
-        return self._order is not None and self._position < len(self._bounds) - 1
+        return self._order is not None and self._position < len(self._batches)
 
     def _next_batch(self):
         if not self._in_pass():
             self._new_pass()
-        start, stop = self._bounds[self._position], self._bounds[self._position + 1]
+        start, stop = self._batches[self._position]
         self._position += 1
         idx = self._order[start:stop]
         X, y = self.data.X, self.data.y
@@ -326,7 +331,7 @@ class BatchStream:
     def __len__(self):
         if self.batches_per_epoch is not None:
             return self.batches_per_epoch
-        return len(self._bounds_of(len(self.data))) - 1
+        return len(self._batches_of(len(self.data)))
 
     def __iter__(self):
         if self.batches_per_epoch is None:  # one whole pass per epoch
@@ -505,6 +510,11 @@ class DeepNet(NeuralNet):
             f"check the scale of the data."
         )
 
+    def train_step_single(self, batch, **fit_params):
+        step = super().train_step_single(batch, **fit_params)
+        synchronize(self.module_)  # a multi-process run only
+        return step
+
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)
         if not torch.isfinite(step["loss"]):
@@ -516,6 +526,9 @@ class DeepNet(NeuralNet):
         # The loss is measured before each step; a last step that sends the weights or
         # the outputs to inf/NaN is caught here, on the epoch's last batch.
         super().on_epoch_end(net, **kwargs)
+        if world_size() > 1:  # each process's share of the epoch's batches
+            self.history.record("n_batches", len(self.history[-1, "batches"]))
+            self.history.record("world_size", world_size())
         batch = getattr(self, "_last_batch", None)
         self._last_batch = None
         if not all(torch.isfinite(p).all() for p in self.module_.parameters()):
@@ -758,7 +771,8 @@ def inference_dtype(X):
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def forward_chunks(fn, X, *, module, device, dtype=None, chunk_size=INFERENCE_CHUNK):
+def forward_chunks(fn, X, *, module, device, dtype=None, chunk_size=INFERENCE_CHUNK,
+                   autocast=False):
     """Apply ``fn(batch)`` to ``X`` in chunks under inference mode, in eval mode.
 
     ``X`` is an array, a tensor or an :class:`~skdeepcluster._data.ArraySource` (read,
@@ -766,30 +780,51 @@ def forward_chunks(fn, X, *, module, device, dtype=None, chunk_size=INFERENCE_CH
     returns a tensor or a tuple of tensors; the results are concatenated along the first
     axis and returned as tensors on ``device``. The computation runs in ``dtype``
     (default: :func:`inference_dtype` of ``X``); ``module`` (which ``fn`` uses) is cast
-    to it meanwhile when its parameters are in another dtype.
+    to it meanwhile when its parameters are in another dtype. With ``autocast`` (a
+    fit's own passes over its training data, when it trains with ``mixed_precision``),
+    ``fn`` runs under bfloat16 autocast, as the training steps do, and its floating
+    outputs come back in ``dtype``; ``predict``, ``transform`` and a fit's final labels
+    never use it.
     """
     dtype = inference_dtype(X) if dtype is None else dtype
     was_training = module.training
     module.eval()
     n = len(X)
+    # In a data-parallel fit, each process computes its share of the rows, then all
+    # shares are gathered (see skdeepcluster._distributed).
+    share = row_share(n)
+    lo, hi = (0, n) if share is None else share[:2]
     results = None  # the outputs for all rows, allocated once the first chunk shows them
     try:
         with _in_dtype(module, dtype), torch.inference_mode():
-            for start in range(0, n, chunk_size):
+            # (A process whose share is empty runs row 0 for the outputs' shapes.)
+            chunks = ([(a, min(a + chunk_size, hi)) for a in range(lo, hi, chunk_size)]
+                      or [(0, 1)])
+            for start, stop in chunks:
                 if isinstance(X, ArraySource):
-                    xb = X.rows(start, start + chunk_size, device, dtype)
+                    xb = X.rows(start, stop, device, dtype)
                 else:
-                    xb = as_tensor(X[start:start + chunk_size], device, dtype)
-                out = fn(xb)
+                    xb = as_tensor(X[start:stop], device, dtype)
+                if autocast:
+                    with torch.autocast(device_type=torch.device(device).type,
+                                        dtype=torch.bfloat16):
+                        out = fn(xb)
+                    out = _map_outputs(out, lambda t: t.to(dtype)
+                                       if t.is_floating_point() else t)
+                else:
+                    out = fn(xb)
                 out = out if isinstance(out, tuple) else (out,)
                 if results is None:
                     # Preallocated rather than concatenated at the end: no list of
                     # small tensors pinning the heap between large freed chunks (on
                     # glibc, an n-proportional growth of the resident memory).
-                    results = tuple(torch.empty((n, *o.shape[1:]), dtype=o.dtype,
+                    results = tuple(torch.empty((hi - lo, *o.shape[1:]), dtype=o.dtype,
                                                 device=o.device) for o in out)
-                for dst, o in zip(results, out):
-                    dst[start:start + len(o)] = o
+                if hi > lo:
+                    for dst, o in zip(results, out):
+                        dst[start - lo:stop - lo] = o
+        if share is not None:
+            results = tuple(gather_rows(r, share[2], n) for r in results)
     finally:
         module.train(was_training)
     return results if len(results) > 1 else results[0]

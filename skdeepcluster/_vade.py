@@ -101,7 +101,7 @@ class _VaDEPhase(ClusteringPhase):
         param = next(module.parameters())
         log_joint = forward_chunks(lambda xb: module.prior.log_joint(module.embed(xb)),
                                    self.Xt, module=module, device=param.device,
-                                   dtype=param.dtype)
+                                   dtype=param.dtype, autocast=net.mixed_precision)
         if not all_finite(log_joint):
             raise net._diverged("the cluster posteriors became non-finite")
         return log_joint.argmax(1)
