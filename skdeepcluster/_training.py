@@ -270,7 +270,10 @@ class BatchStream:
     a single sample is merged into the previous batch (a size-1 batch breaks batch
     statistics and gives a very noisy step). With ``batches_per_epoch`` set, an "epoch"
     is that many batches taken from a stream that continues across epochs (used by DEC,
-    whose target distribution is refreshed every ``update_interval`` iterations).
+    whose target distribution is refreshed every ``update_interval`` iterations). In a
+    multi-process (data-parallel) run each process takes its share of every pass's
+    batches (:func:`~skdeepcluster._distributed.shard_batches`), so an epoch is a whole
+    pass over the data for all the processes together.
 
     :meth:`state_dict` and :meth:`load_state_dict` save and restore the position in the
     stream (the generator's state at the start of the current pass and the batches
