@@ -28,6 +28,7 @@ from ._kmeans import (
 )
 from ._progress import fit_progress
 from ._training import (
+    INFERENCE_CHUNK,
     draw_seed,
     forward_chunks,
     interruptible,
@@ -271,7 +272,12 @@ class _BaseDeep(BaseEstimator):
         """
         module = self.module_ if module is None else module
         param = next(module.parameters())
-        return forward_chunks(fn, X, module=module, device=param.device, autocast=autocast)
+        return forward_chunks(fn, X, module=module, device=param.device, autocast=autocast,
+                              chunk_size=self._inference_chunk())
+
+    def _inference_chunk(self):
+        """Rows per forward pass in inference (hook; a conv net takes fewer)."""
+        return INFERENCE_CHUNK
 
     def __setstate__(self, state):
         # skorch maps a net trained on CUDA to the CPU when CUDA is missing.

@@ -17,6 +17,8 @@ from ._data import training_data
 from ._kmeans import cluster, nearest_center, pca_whitening, whiten_normalize
 from ._losses import squared_distances
 from ._training import (
+    CONV_INFERENCE_CHUNK,
+    INFERENCE_CHUNK,
     BatchStream,
     ClusteringPhase,
     DeepNet,
@@ -567,6 +569,9 @@ class DeepClusterClusterer(BaseDeepClusterer):
         return torch.from_numpy(labels), inertia / len(P)
 
     # -- inference ---------------------------------------------------------------------
+    def _inference_chunk(self):
+        return INFERENCE_CHUNK if self.image_shape is None else CONV_INFERENCE_CHUNK
+
     def _embed_tensor(self, xb):
         return self.module_.features(xb)
 

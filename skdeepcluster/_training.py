@@ -45,6 +45,11 @@ TRAIN_DTYPE = torch.float32
 #: Rows per forward pass in inference (predict, transform, score, full-data passes in fit).
 INFERENCE_CHUNK = 4096
 
+#: Rows per forward pass in inference through a conv net: its activations are large per
+#: row (32 x 28 x 28 values for an MNIST image in the first block), and on the CPU 256
+#: rows at a time ran 2.5-2.8x faster than 4,096, which leave the caches on every layer.
+CONV_INFERENCE_CHUNK = 256
+
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 
