@@ -87,7 +87,7 @@ def main():
     runs = [
         ([sys.executable, *base, "--threads", str(args.threads)], args.threads),
         ([sys.executable, *base, "--threads", "1"], 1),
-        ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
+        ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
           str(args.processes), *base, "--threads", "1"], 1),
     ]
     rows = []

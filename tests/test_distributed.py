@@ -51,8 +51,9 @@ def launched(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("two_processes"))
     # torchrun (gloo on the CPU); `accelerate launch --cpu` starts one process only
     # (Accelerate's multi-CPU launches go through MPI).
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29517", SCRIPT, out]
+    # --standalone: a rendezvous on a free local port.
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           "--nproc_per_node", "2", SCRIPT, out]
     return _run(cmd, out), out
 
 
