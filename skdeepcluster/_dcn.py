@@ -19,6 +19,7 @@ from ._training import (
     ClusteringPhase,
     DeepNet,
     _TensorData,
+    bf16_autocast,
     history_records,
     make_net,
     to_numpy,
@@ -60,9 +61,7 @@ class _DCNNet(DeepNet):
         """The embedding of a training batch (bfloat16 autocast with mixed precision)."""
         encoder = self.module_.encoder
         if self.mixed_precision:
-            with torch.autocast(device_type=torch.device(self.device).type,
-                                dtype=torch.bfloat16):
-                return encoder(x).to(x.dtype)
+            return bf16_autocast(encoder, x, self.device, x.dtype)
         return encoder(x)
 
 

@@ -202,6 +202,15 @@ def _map_outputs(out, fn):
     return out
 
 
+def bf16_autocast(fn, x, device, dtype):
+    """``fn(x)`` under bfloat16 autocast on ``device``, its floating outputs cast to
+    ``dtype`` (training forward passes with ``mixed_precision``, and a fit's own passes
+    over its training data)."""
+    with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16):
+        out = fn(x)
+    return _map_outputs(out, lambda t: t.to(dtype) if t.is_floating_point() else t)
+
+
 class StopTraining(Exception):
     """Raised by a net's hook to end ``partial_fit`` early because training converged.
 
@@ -505,10 +514,8 @@ class DeepNet(NeuralNet):
     def infer(self, x, **fit_params):
         x = to_tensor(x, device=self.device)
         if self.mixed_precision and self.module_.training:
-            with torch.autocast(device_type=torch.device(self.device).type,
-                                dtype=torch.bfloat16):
-                out = self.module_(x, **fit_params)
-            return _map_outputs(out, lambda t: t.to(x.dtype) if t.is_floating_point() else t)
+            return bf16_autocast(lambda xb: self.module_(xb, **fit_params), x, self.device,
+                                 x.dtype)
         return self.module_(x, **fit_params)
 
     def _diverged(self, what):
@@ -534,9 +541,10 @@ class DeepNet(NeuralNet):
         # The loss is measured before each step; a last step that sends the weights or
         # the outputs to inf/NaN is caught here, on the epoch's last batch.
         super().on_epoch_end(net, **kwargs)
-        if world_size() > 1:  # each process's share of the epoch's batches
+        processes = world_size()
+        if processes > 1:  # each process's share of the epoch's batches
             self.history.record("n_batches", len(self.history[-1, "batches"]))
-            self.history.record("world_size", world_size())
+            self.history.record("world_size", processes)
         batch = getattr(self, "_last_batch", None)
         self._last_batch = None
         if not all(torch.isfinite(p).all() for p in self.module_.parameters()):
@@ -813,14 +821,7 @@ def forward_chunks(fn, X, *, module, device, dtype=None, chunk_size=INFERENCE_CH
                     xb = X.rows(start, stop, device, dtype)
                 else:
                     xb = as_tensor(X[start:stop], device, dtype)
-                if autocast:
-                    with torch.autocast(device_type=torch.device(device).type,
-                                        dtype=torch.bfloat16):
-                        out = fn(xb)
-                    out = _map_outputs(out, lambda t: t.to(dtype)
-                                       if t.is_floating_point() else t)
-                else:
-                    out = fn(xb)
+                out = bf16_autocast(fn, xb, device, dtype) if autocast else fn(xb)
                 out = out if isinstance(out, tuple) else (out,)
                 if results is None:
                     # Preallocated rather than concatenated at the end: no list of
