@@ -14,6 +14,7 @@ from ._base import (
     in_unit_interval,
     resolve_batch_size,
     resolve_hidden_dims,
+    resolve_image_shape,
     resolve_pretrain_epochs,
 )
 from ._losses import ELEMENTWISE_RECONSTRUCTION_LOSSES, row_reconstruction_loss
@@ -21,6 +22,7 @@ from ._data import training_data
 from ._training import (
     OPTIMIZERS,
     DeepNet,
+    ImageAugmentation,
     history_records,
     make_net,
     to_numpy,
@@ -148,6 +150,22 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         uses ``X`` as given. A plain factor rather than an ``"auto"`` rule (say, 1/255
         for ``uint8``): the dtype does not say what the data is, and the default keeps
         the data as given.
+    image_shape : "auto", tuple of int (C, H, W) or None, default="auto"
+        Shape of one image when the rows of ``X`` are flattened images (row-major, as
+        ``numpy.reshape``), which turns on ``augment``. ``"auto"`` takes rows of
+        ``s * s`` values, ``s >= 8``, with every value in [0, 1] as single-channel
+        ``s x s`` images (MNIST and USPS with pixels divided by 255, scikit-learn's
+        digits divided by 16) and anything else as not images; None: never images.
+        Give the shape for colour or non-square images, and None for tabular data that
+        happens to look like that. The network stays fully connected either way.
+    augment : bool, default=True
+        Train on lightly augmented images (random shifts of up to a tenth of the image,
+        rotations of up to 10 degrees, zooms of 0.9-1.1; one draw per image and step),
+        reconstructing the augmented image, when ``image_shape`` gives a shape. The
+        denoising and augmented pretrainings of the DEC line of work: the embedding
+        then varies less with the small deformations of an image and more with its
+        class. On USPS, k-means on the embedding was 0.92 on every seed tried against
+        0.73-0.86 without (see the benchmarks page).
 
     Attributes
     ----------
@@ -158,6 +176,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         logits, see :meth:`inverse_transform`).
     module_ : torch.nn.Module
         The trained :class:`~skdeepcluster.nn.AutoEncoderModule`.
+    image_shape_ : tuple of int or None
+        The image shape training used (``image_shape`` with ``"auto"`` resolved), None
+        for data that are not images.
     device_ : torch.device
         The device the module was trained on.
     history_ : list of dict
@@ -200,12 +221,15 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "loss": [StrOptions({"auto", *ELEMENTWISE_RECONSTRUCTION_LOSSES})],
         "optimizer": [StrOptions({"auto", *OPTIMIZERS})],
+        "image_shape": [tuple, list, StrOptions({"auto"}), None],
+        "augment": ["boolean"],
     }
 
     def __init__(self, hidden_dims="auto", latent_dim=10, max_epochs="auto",
                  batch_size="auto", lr="auto", loss="auto", optimizer="auto",
                  mixed_precision="auto", device="auto", random_state=None, checkpoint=None,
-                 checkpoint_every=1, verbose=0, callbacks=None, input_scale=None):
+                 checkpoint_every=1, verbose=0, callbacks=None, input_scale=None,
+                 image_shape="auto", augment=True):
         self.hidden_dims = hidden_dims
         self.latent_dim = latent_dim
         self.max_epochs = max_epochs
@@ -221,6 +245,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         self.verbose = verbose
         self.callbacks = callbacks
         self.input_scale = input_scale
+        self.image_shape = image_shape
+        self.augment = augment
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -245,6 +271,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
     def _check_fit_data(self, X):
         if self.loss == "binary_cross_entropy":
             check_unit_interval(X, "loss='binary_cross_entropy'", "loss='squared_error'")
+        resolve_image_shape(self.image_shape, X)
 
     def _fit(self, X, device, seed, checkpoint=None):
         optimizer, optimizer_kwargs, lr, _ = resolve_optimizer(self.optimizer, self.lr, X)
@@ -260,12 +287,17 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
             seed=seed, verbose=self.verbose, callbacks=self.callbacks,
             mixed_precision=self.mixed_precision,
         )
+        image_shape = resolve_image_shape(self.image_shape, X)
+        if image_shape is not None and self.augment:
+            net.augment = ImageAugmentation(image_shape)
         net.initialize()
         if max_epochs > 0:
             train(net, training_data(X, device), epochs=max_epochs,
                   checkpoint=checkpoint, stage="pretraining",
                   resume=None if checkpoint is None else checkpoint.resume("pretraining"))
-        return {"net_": net, "history_": history_records(net), "n_iter_": len(net.history)}
+        net.augment = None  # a fitted net only infers
+        return {"net_": net, "history_": history_records(net), "n_iter_": len(net.history),
+                "image_shape_": image_shape}
 
     def transform(self, X):
         """Embed ``X``.

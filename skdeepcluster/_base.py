@@ -28,9 +28,9 @@ from ._kmeans import (
 )
 from ._progress import fit_progress
 from ._training import (
-    INFERENCE_CHUNK,
     draw_seed,
     forward_chunks,
+    inference_chunk,
     interruptible,
     resolve_device,
     seeded,
@@ -86,14 +86,65 @@ PRETRAIN_STEPS = 14_000
 PRETRAIN_MAX_EPOCHS = 100
 
 
+def epochs_within(max_steps, max_epochs, n_samples, batch_size):
+    """``max_epochs`` passes over ``n_samples`` rows, or fewer where that many would
+    exceed ``max_steps`` gradient steps of ``batch_size`` samples (large data: each
+    epoch is many steps already). The shared rule of every ``"auto"`` training length."""
+    steps_per_epoch = math.ceil(n_samples / batch_size)
+    return min(max_epochs, math.ceil(max_steps / steps_per_epoch))
+
+
 def resolve_pretrain_epochs(epochs, n_samples, batch_size):
     """``"auto"``: :data:`PRETRAIN_MAX_EPOCHS` epochs, or fewer where that many would
-    exceed :data:`PRETRAIN_STEPS` gradient steps of ``batch_size`` samples (large
-    data: each epoch is many steps already)."""
+    exceed :data:`PRETRAIN_STEPS` gradient steps of ``batch_size`` samples."""
     if isinstance(epochs, str) and epochs == "auto":
-        steps_per_epoch = math.ceil(n_samples / batch_size)
-        return min(PRETRAIN_MAX_EPOCHS, math.ceil(PRETRAIN_STEPS / steps_per_epoch))
+        return epochs_within(PRETRAIN_STEPS, PRETRAIN_MAX_EPOCHS, n_samples, batch_size)
     return epochs
+
+
+#: Smallest side of the square images ``image_shape="auto"`` recognises (8 x 8, the
+#: size of scikit-learn's digits).
+MIN_IMAGE_SIDE = 8
+
+
+def check_image_shape(image_shape, n_features):
+    """Raise a ``ValueError`` unless ``image_shape`` is ``(C, H, W)``, positive
+    integers, with ``C * H * W == n_features``."""
+    shape = image_shape
+    if (not isinstance(shape, (tuple, list)) or len(shape) != 3
+            or not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
+                       for s in shape)):
+        raise ValueError(
+            f"image_shape must be (channels, height, width) with positive integers, "
+            f"got {shape!r}."
+        )
+    if math.prod(shape) != n_features:
+        raise ValueError(
+            f"image_shape={tuple(shape)!r} has {math.prod(shape)} values per image but "
+            f"X has {n_features} features; each row must be one flattened image of "
+            f"that shape."
+        )
+
+
+def resolve_image_shape(image_shape, X):
+    """The image shape ``(C, H, W)`` of the rows of ``X``, or None (not images).
+
+    ``"auto"``: ``(1, s, s)`` when each row has ``s * s`` values with
+    ``s >= MIN_IMAGE_SIDE`` and every value of ``X`` lies in [0, 1] (single-channel
+    square images with pixels scaled to [0, 1], as MNIST, USPS or scikit-learn's digits
+    divided by their maximum); None otherwise. A given shape is checked against the
+    number of features.
+    """
+    if isinstance(image_shape, str) and image_shape == "auto":
+        n_features = X.shape[1]
+        side = math.isqrt(n_features)
+        if side >= MIN_IMAGE_SIDE and side * side == n_features and in_unit_interval(X):
+            return (1, side, side)
+        return None
+    if image_shape is None:
+        return None
+    check_image_shape(image_shape, X.shape[1])
+    return tuple(int(s) for s in image_shape)
 
 
 def in_unit_interval(X):
@@ -273,11 +324,7 @@ class _BaseDeep(BaseEstimator):
         module = self.module_ if module is None else module
         param = next(module.parameters())
         return forward_chunks(fn, X, module=module, device=param.device, autocast=autocast,
-                              chunk_size=self._inference_chunk())
-
-    def _inference_chunk(self):
-        """Rows per forward pass in inference (hook; a conv net takes fewer)."""
-        return INFERENCE_CHUNK
+                              chunk_size=inference_chunk(module))
 
     def __setstate__(self, state):
         # skorch maps a net trained on CUDA to the CPU when CUDA is missing.

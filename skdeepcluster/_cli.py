@@ -214,8 +214,8 @@ def build_parser():
     fit.add_argument("--method", choices=tuple(_METHODS), default="dec",
                      help="dec: DECClusterer; idec: DEC that keeps a reconstruction loss "
                           "(gamma=0.1); dcn: DCNClusterer; vade: VaDEClusterer; "
-                          "deepcluster: DeepClusterClusterer (no autoencoder; with "
-                          "--image-shape, a conv net on images) (default: %(default)s)")
+                          "deepcluster: DeepClusterClusterer (no autoencoder; a conv net on "
+                          "images) (default: %(default)s)")
     fit.add_argument("-o", "--output", metavar="FILE",
                      help="where to write the labels (default: standard output)")
     fit.add_argument("--embedding", metavar="FILE.npy",
@@ -240,9 +240,11 @@ def build_parser():
                      help="samples per gradient step (default: auto: 256 for 5,000 rows or "
                           "more, 64 for fewer; deepcluster 256)")
     fit.add_argument("--image-shape", type=_image_shape, metavar="C,H,W",
-                     help="deepcluster only: the rows are flattened images of this shape "
-                          "(channels, height, width; e.g. 1,28,28 for MNIST): train a conv "
-                          "net with augmentation (default: none, an MLP)")
+                     help="the rows are flattened images of this shape (channels, "
+                          "height, width; e.g. 1,28,28 for MNIST): pretrain the "
+                          "autoencoder on augmented images; deepcluster trains a conv net "
+                          "on them (default: auto: single-channel square images for rows "
+                          "of s*s values, s >= 8, all in [0, 1]; other data is not images)")
     n_pseudo = _estimator_class("deepcluster")().n_pseudo_clusters
     fit.add_argument("--n-pseudo-clusters", type=_positive_int, metavar="K",
                      help="deepcluster only: clusters of the pseudo-labels during training "
@@ -423,11 +425,9 @@ def build_estimator(args, n_features):
             raise CLIError("--pretrain-epochs does not apply to --method deepcluster, "
                            "which trains without an autoencoder.")
     else:
-        for option, value in (("--image-shape", args.image_shape),
-                              ("--n-pseudo-clusters", args.n_pseudo_clusters)):
-            if value is not None:
-                raise CLIError(f"{option} applies to --method deepcluster only, not "
-                               f"{method}.")
+        if args.n_pseudo_clusters is not None:
+            raise CLIError(f"--n-pseudo-clusters applies to --method deepcluster only, "
+                           f"not {method}.")
     if args.image_shape is not None and np.prod(args.image_shape) != n_features:
         shape = ",".join(map(str, args.image_shape))
         raise CLIError(f"--image-shape {shape} has {int(np.prod(args.image_shape))} "

@@ -190,6 +190,14 @@ class DCNClusterer(AutoEncoderClusterer):
         pretraining's loss and optimizer) see the scaled values. None uses ``X`` as
         given. A plain factor rather than an ``"auto"`` rule (say, 1/255 for ``uint8``):
         the dtype does not say what the data is.
+    image_shape : "auto", tuple of int (C, H, W) or None, default="auto"
+        Shape of one image when the rows of ``X`` are flattened images, which turns on
+        ``augment`` in the pretraining (ignored when ``autoencoder`` is given; see
+        :class:`AutoEncoder`). ``"auto"``: rows of ``s * s`` values, ``s >= 8``, all
+        in [0, 1], are single-channel ``s x s`` images; None: never images.
+    augment : bool, default=True
+        Pretrain on lightly augmented images (random shifts, rotations and zooms; see
+        :class:`AutoEncoder`) when ``image_shape`` gives a shape.
     lr : float, default=1e-4
         Learning rate of the clustering phase. Larger rates let the k-means term
         distort the embedding faster than the assignments can follow, and lose accuracy.
@@ -359,7 +367,7 @@ class DCNClusterer(AutoEncoderClusterer):
 
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
                  lam=0.05, pretrain_epochs="auto", max_epochs=50, batch_size="auto",
-                 input_scale=None, lr=1e-4,
+                 input_scale=None, image_shape="auto", augment=True, lr=1e-4,
                  optimizer="adam", pretrain_lr="auto", initial_count=100,
                  kmeans_interval=None, tol=1e-3, n_init=20, kmeans_backend="auto", init="auto",
                  autoencoder=None, memory=None, mixed_precision="auto", device="auto",
@@ -373,6 +381,8 @@ class DCNClusterer(AutoEncoderClusterer):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.input_scale = input_scale
+        self.image_shape = image_shape
+        self.augment = augment
         self.lr = lr
         self.optimizer = optimizer
         self.pretrain_lr = pretrain_lr

@@ -129,6 +129,14 @@ class DECClusterer(AutoEncoderClusterer):
         pretraining's loss and optimizer) see the scaled values. None uses ``X`` as
         given. A plain factor rather than an ``"auto"`` rule (say, 1/255 for ``uint8``):
         the dtype does not say what the data is.
+    image_shape : "auto", tuple of int (C, H, W) or None, default="auto"
+        Shape of one image when the rows of ``X`` are flattened images, which turns on
+        ``augment`` in the pretraining (ignored when ``autoencoder`` is given; see
+        :class:`AutoEncoder`). ``"auto"``: rows of ``s * s`` values, ``s >= 8``, all
+        in [0, 1], are single-channel ``s x s`` images; None: never images.
+    augment : bool, default=True
+        Pretrain on lightly augmented images (random shifts, rotations and zooms; see
+        :class:`AutoEncoder`) when ``image_shape`` gives a shape.
     lr : float or "auto", default="auto"
         Learning rate of the clustering phase: 0.01 (SGD) for DEC, 0.001 (Adam) for IDEC.
     optimizer : {"auto", "sgd", "adam"}, default="auto"
@@ -287,7 +295,7 @@ class DECClusterer(AutoEncoderClusterer):
 
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
                  gamma=0.0, alpha=1.0, pretrain_epochs="auto", max_epochs=100, batch_size="auto",
-                 input_scale=None,
+                 input_scale=None, image_shape="auto", augment=True,
                  lr="auto", optimizer="auto", pretrain_lr="auto", update_interval=None,
                  tol=1e-3, n_init=20, kmeans_backend="auto", init="auto", autoencoder=None,
                  memory=None, mixed_precision="auto", device="auto", random_state=None,
@@ -301,6 +309,8 @@ class DECClusterer(AutoEncoderClusterer):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.input_scale = input_scale
+        self.image_shape = image_shape
+        self.augment = augment
         self.lr = lr
         self.optimizer = optimizer
         self.pretrain_lr = pretrain_lr

@@ -10,25 +10,25 @@ import torch.nn.functional as F
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import normalized_mutual_info_score
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseDeepClusterer, resolve_batch_size
+from ._base import (BaseDeepClusterer, check_image_shape, resolve_batch_size,
+                    resolve_image_shape)
 from ._data import training_data
 from ._kmeans import cluster, nearest_center, pca_whitening, whiten_normalize
 from ._losses import squared_distances
 from ._training import (
-    CONV_INFERENCE_CHUNK,
-    INFERENCE_CHUNK,
     BatchStream,
     ClusteringPhase,
     DeepNet,
+    ImageAugmentation,
     _TensorData,
     history_records,
     make_net,
     to_numpy,
     train,
 )
-from .nn import PseudoLabelClassifier, random_affine
+from .nn import PseudoLabelClassifier
 
 #: Default hidden widths of the MLP backbone and channels of the conv backbone.
 _MLP_HIDDEN = (500, 500, 2000)
@@ -84,43 +84,33 @@ class _UniformLabelStream(BatchStream):
 
 
 class _DeepClusterNet(DeepNet):
-    """Cross-entropy on pseudo-labels, uniform sampling over them, optional augmentation.
+    """Cross-entropy on pseudo-labels and uniform sampling over them.
 
-    ``augment`` is None or a function ``(x, generator) -> x`` applied to training
-    batches. Both the sampling and the augmentation draw from generators seeded from
-    ``seed`` that persist across epochs.
+    The sampling draws from a generator seeded from ``seed`` that persists across
+    epochs; the optional augmentation is :attr:`DeepNet.augment`.
     """
-
-    augment = None
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return F.cross_entropy(y_pred, y_true)
 
-    def _generators(self):
+    def _sample_generator(self):
         if getattr(self, "_sample_gen", None) is None:
             self._sample_gen = torch.Generator().manual_seed(self.seed)
-            self._augment_gen = torch.Generator().manual_seed(self.seed + 1)
-        return self._sample_gen, self._augment_gen
+        return self._sample_gen
 
     def get_iterator(self, dataset, training=False):
         if not training:
             return super().get_iterator(dataset, training=False)
-        return _UniformLabelStream(dataset, self.batch_size, self._generators()[0])
+        return _UniformLabelStream(dataset, self.batch_size, self._sample_generator())
 
     def stream_state(self):
         # Every epoch is one whole pass: the generators' states are the position.
-        return {"sample": self._generators()[0].get_state(),
-                "augment": self._generators()[1].get_state()}
+        return {"sample": self._sample_generator().get_state(),
+                "augment": self.augment_generator().get_state()}
 
     def load_stream_state(self, state):
-        sample, augment = self._generators()
-        sample.set_state(state["sample"])
-        augment.set_state(state["augment"])
-
-    def infer(self, x, **fit_params):
-        if self.augment is not None and self.module_.training:
-            x = self.augment(x, self._generators()[1])
-        return super().infer(x, **fit_params)
+        self._sample_generator().set_state(state["sample"])
+        self.augment_generator().set_state(state["augment"])
 
     def reset_head(self):
         """Re-initialise the classifier and forget its optimizer state (momentum)."""
@@ -135,7 +125,6 @@ class _DeepClusterNet(DeepNet):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_sample_gen", None)
-        state.pop("_augment_gen", None)
         return state
 
 
@@ -189,16 +178,6 @@ class _DeepClusterPhase(ClusteringPhase):
         self.rng.set_state(state["rng"])
 
 
-class _ImageAugmentation:
-    """Picklable ``(x, generator) -> random_affine(x, image_shape, generator)``."""
-
-    def __init__(self, image_shape):
-        self.image_shape = image_shape
-
-    def __call__(self, x, generator):
-        return random_affine(x, self.image_shape, generator)
-
-
 class DeepClusterClusterer(BaseDeepClusterer):
     """DeepCluster (Caron et al., 2018): clustering as self-supervision.
 
@@ -230,9 +209,12 @@ class DeepClusterClusterer(BaseDeepClusterer):
         (over-clustering). Capped at the number of samples. On USPS (conv backbone, 5
         epochs, 3 seeds) 50 gave NMI 0.875 against 0.857 for 100 and 0.817 for 10
         (one seed).
-    image_shape : tuple of int (C, H, W) or None, default=None
+    image_shape : "auto", tuple of int (C, H, W) or None, default="auto"
         Shape of one image when the rows of ``X`` are flattened images: turns on the conv
-        backbone. ``C * H * W`` must equal the number of features.
+        backbone. ``C * H * W`` must equal the number of features. ``"auto"`` takes rows
+        of ``s * s`` values, ``s >= 8``, with every value in [0, 1] as single-channel
+        ``s x s`` images (as :class:`AutoEncoder` does) and anything else as not
+        images (the MLP backbone); None: the MLP backbone always.
     hidden_dims : tuple of int or None, default=None
         Widths of the hidden layers of the MLP backbone (None: ``(500, 500, 2000)``),
         or, with ``image_shape``, the channels of the conv blocks (None:
@@ -325,6 +307,9 @@ class DeepClusterClusterer(BaseDeepClusterer):
 
     Attributes
     ----------
+    image_shape_ : tuple of int or None
+        The image shape of the conv backbone (``image_shape`` with ``"auto"``
+        resolved); None for the MLP backbone.
     cluster_centers_ : ndarray of shape (n_clusters, n_components)
         Final cluster centres in the processed feature space (after whitening and
         normalisation; ``n_components`` is the effective ``pca_dim``).
@@ -405,7 +390,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
         "n_pseudo_clusters": [Interval(Integral, 1, None, closed="left")],
-        "image_shape": [tuple, list, None],
+        "image_shape": [tuple, list, StrOptions({"auto"}), None],
         "hidden_dims": [tuple, list, None],
         "pca_dim": [Interval(Integral, 1, None, closed="left"), None],
         "augment": ["boolean"],
@@ -414,7 +399,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
         "n_init": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, n_clusters=8, *, n_pseudo_clusters=50, image_shape=None,
+    def __init__(self, n_clusters=8, *, n_pseudo_clusters=50, image_shape="auto",
                  hidden_dims=None, latent_dim=128, pca_dim=16, augment=True,
                  max_epochs=20, batch_size=256,
                  input_scale=None, lr=0.05, weight_decay=1e-5, tol=0.0,
@@ -468,24 +453,11 @@ class DeepClusterClusterer(BaseDeepClusterer):
     # -- fit ---------------------------------------------------------------------------
     def _check_fit_data(self, X):
         super()._check_fit_data(X)
-        shape = self.image_shape
-        if shape is None:
-            return
-        if (len(shape) != 3 or not all(isinstance(s, Integral) and not isinstance(s, bool)
-                                       and s >= 1 for s in shape)):
-            raise ValueError(
-                f"image_shape must be (channels, height, width) with positive integers, "
-                f"got {shape!r}."
-            )
-        if math.prod(shape) != X.shape[1]:
-            raise ValueError(
-                f"image_shape={tuple(shape)!r} has {math.prod(shape)} values per image but "
-                f"X has {X.shape[1]} features; each row must be one flattened image of "
-                f"that shape."
-            )
+        if self.image_shape is not None and not (
+                isinstance(self.image_shape, str) and self.image_shape == "auto"):
+            check_image_shape(self.image_shape, X.shape[1])
 
-    def _module_kwargs(self, n_features, n_classes):
-        image_shape = None if self.image_shape is None else tuple(self.image_shape)
+    def _module_kwargs(self, n_features, n_classes, image_shape):
         hidden = self.hidden_dims
         if hidden is None:
             hidden = _MLP_HIDDEN if image_shape is None else _CONV_CHANNELS
@@ -497,11 +469,13 @@ class DeepClusterClusterer(BaseDeepClusterer):
         return max(1, min(pca_dim, self.latent_dim, n_samples - 1))
 
     def _fit(self, X, device, seed, checkpoint=None):
+        image_shape = resolve_image_shape(self.image_shape, X)
         Xt = training_data(X, device)
         n = len(X)
         k = min(self.n_pseudo_clusters, n)
         net = make_net(
-            _DeepClusterNet, PseudoLabelClassifier, self._module_kwargs(X.shape[1], k),
+            _DeepClusterNet, PseudoLabelClassifier,
+            self._module_kwargs(X.shape[1], k, image_shape),
             optimizer=torch.optim.SGD, lr=self.lr,
             optimizer_kwargs={"momentum": 0.9, "weight_decay": self.weight_decay},
             max_epochs=1, batch_size=resolve_batch_size(self.batch_size, n), device=device,
@@ -509,8 +483,8 @@ class DeepClusterClusterer(BaseDeepClusterer):
             verbose=self.verbose, callbacks=self.callbacks,
             mixed_precision=self.mixed_precision,
         )
-        if self.image_shape is not None and self.augment:
-            net.augment = _ImageAugmentation(tuple(self.image_shape))
+        if image_shape is not None and self.augment:
+            net.augment = ImageAugmentation(image_shape)
         net.initialize()
 
         rng = np.random.RandomState(seed)
@@ -539,6 +513,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
             "history_": history_records(net),
             "n_iter_": len(net.history),
             "kmeans_backend_": self._kmeans_backend(n, k, device, on_device=True),
+            "image_shape_": image_shape,
         }
 
     def _pseudo_features(self, net, Xt):
@@ -569,9 +544,6 @@ class DeepClusterClusterer(BaseDeepClusterer):
         return torch.from_numpy(labels), inertia / len(P)
 
     # -- inference ---------------------------------------------------------------------
-    def _inference_chunk(self):
-        return INFERENCE_CHUNK if self.image_shape is None else CONV_INFERENCE_CHUNK
-
     def _embed_tensor(self, xb):
         return self.module_.features(xb)
 

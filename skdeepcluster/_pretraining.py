@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._autoencoder import AutoEncoder
-from ._base import SMALL_DATA, BaseDeepClusterer
+from ._base import SMALL_DATA, BaseDeepClusterer, check_image_shape
 from ._data import training_data, unscaled
 from ._kmeans import AUTO_TORCH_DISTANCES, cluster, refine_with_gaussian_mixture
 from ._progress import current as current_progress
@@ -76,7 +76,15 @@ class AutoEncoderClusterer(BaseDeepClusterer):
         "autoencoder": [HasMethods(["fit", "transform"]), None],
         "memory": [None, str, HasMethods(["cache"])],
         "init": [StrOptions(set(INITS))],
+        "image_shape": [tuple, list, StrOptions({"auto"}), None],
+        "augment": ["boolean"],
     }
+
+    def _check_fit_data(self, X):
+        super()._check_fit_data(X)
+        if self.image_shape is not None and not (
+                isinstance(self.image_shape, str) and self.image_shape == "auto"):
+            check_image_shape(self.image_shape, X.shape[1])
 
     def _initial_clustering(self, Z, seed, n_init):
         """The clustering of the pretrained embedding ``Z`` (tensor) that the clustering
@@ -113,7 +121,8 @@ class AutoEncoderClusterer(BaseDeepClusterer):
                 max_epochs=self.pretrain_epochs, batch_size=self.batch_size,
                 lr=self.pretrain_lr, loss=loss, mixed_precision=self.mixed_precision,
                 device=device, random_state=seed, verbose=self.verbose,
-                input_scale=self.input_scale,
+                input_scale=self.input_scale, image_shape=self.image_shape,
+                augment=self.augment,
             )
         elif not isinstance(ae, AutoEncoder):
             raise TypeError(

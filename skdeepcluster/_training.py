@@ -23,8 +23,9 @@ from skorch.utils import to_tensor
 
 from ._data import ArraySource
 from ._distributed import (gather_rows, process_device, row_share, shard_batches,
-                           synchronize, world_size)
+                           synchronize, world, world_size)
 from ._progress import current as current_progress
+from .nn import random_affine
 
 #: Optimisers by name: ``(class, keyword arguments)``; SGD always uses momentum 0.9.
 OPTIMIZERS = {
@@ -49,6 +50,14 @@ INFERENCE_CHUNK = 4096
 #: row (32 x 28 x 28 values for an MNIST image in the first block), and on the CPU 256
 #: rows at a time ran 2.5-2.8x faster than 4,096, which leave the caches on every layer.
 CONV_INFERENCE_CHUNK = 256
+
+
+def inference_chunk(module):
+    """Rows per inference forward pass through ``module``: :data:`CONV_INFERENCE_CHUNK`
+    for a module with convolutions, :data:`INFERENCE_CHUNK` otherwise."""
+    if any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in module.modules()):
+        return CONV_INFERENCE_CHUNK
+    return INFERENCE_CHUNK
 
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
@@ -416,7 +425,19 @@ class DeepNet(NeuralNet):
         Seed of the shuffling generator.
     batches_per_epoch : int or None
         See :class:`BatchStream`.
+
+    Attributes set after construction
+    ---------------------------------
+    augment : callable or None
+        ``(x, generator) -> x``, applied to every training batch before the forward
+        pass, so that the loss sees the augmented batch too (an autoencoder
+        reconstructs the augmented image; a classifier's targets are unchanged). It
+        draws from a CPU generator seeded from ``seed + 1`` (plus the process's
+        rank in a data-parallel fit) that persists across epochs and is part of
+        :meth:`stream_state`.
     """
+
+    augment = None
 
     def __init__(self, *args, dtype=torch.float32, mixed_precision=False, seed=0,
                  batches_per_epoch=None, **kwargs):
@@ -472,12 +493,29 @@ class DeepNet(NeuralNet):
         return stream
 
     def stream_state(self):
-        """The state of the training batch stream (for checkpoints)."""
-        return self._stream.state_dict()
+        """The state of the training batch stream (for checkpoints), and of the
+        augmentation's generator when there is one."""
+        if self.augment is None:
+            return self._stream.state_dict()
+        return {"batches": self._stream.state_dict(),
+                "augment": self.augment_generator().get_state()}
 
     def load_stream_state(self, state):
         """Continue the training batch stream from :meth:`stream_state`."""
-        self._stream.load_state_dict(state)
+        if self.augment is None:
+            self._stream.load_state_dict(state)
+        else:
+            self._stream.load_state_dict(state["batches"])
+            self.augment_generator().set_state(state["augment"])
+
+    def augment_generator(self):
+        """The generator :attr:`augment` draws from (created on first use), seeded from
+        ``seed`` and the process's rank (each process of a data-parallel fit draws its
+        own transforms)."""
+        if getattr(self, "_augment_gen", None) is None:
+            rank = world()[0]
+            self._augment_gen = torch.Generator().manual_seed(self.seed + 1 + rank)
+        return self._augment_gen
 
     # -- what train() adds to each epoch ----------------------------------------------
     def on_epoch_begin(self, net, **kwargs):
@@ -526,6 +564,10 @@ class DeepNet(NeuralNet):
         )
 
     def train_step_single(self, batch, **fit_params):
+        if self.augment is not None:
+            x, y = batch
+            batch = (self.augment(to_tensor(x, device=self.device),
+                                  self.augment_generator()), y)
         step = super().train_step_single(batch, **fit_params)
         synchronize(self.module_)  # a multi-process run only
         return step
@@ -568,9 +610,21 @@ class DeepNet(NeuralNet):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_stream", None)  # holds the training data
+        state.pop("_augment_gen", None)
         state.pop("_last_batch", None)
         state.pop("_run", None)
         return state
+
+
+class ImageAugmentation:
+    """Picklable ``(x, generator) -> random_affine(x, image_shape, generator)``: the
+    :attr:`DeepNet.augment` of image data (rows of ``C * H * W`` values)."""
+
+    def __init__(self, image_shape):
+        self.image_shape = tuple(image_shape)
+
+    def __call__(self, x, generator):
+        return random_affine(x, self.image_shape, generator)
 
 
 class ClusteringPhase:

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import LRScheduler
 
-from ._base import check_unit_interval, in_unit_interval, resolve_batch_size
+from ._base import check_unit_interval, epochs_within, in_unit_interval, resolve_batch_size
 from ._data import take_rows, training_data
 from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs, resolve_init
 from ._training import (
@@ -37,6 +37,13 @@ from .nn._vade import bernoulli_logit_scale, clamp_log_var, mlp_dims
 _INIT_ROWS = 4096
 #: q(z | x) starts with this fraction of the mixture components' mean variance.
 _ENCODER_VAR_FRACTION = 0.1
+#: Gradient steps that ``max_epochs="auto"`` allows the clustering phase, in at most
+#: :data:`MAX_EPOCHS` epochs: on MNIST-sized data (274 steps per epoch at batch size 256)
+#: 37 epochs, which keeps the whole fit near the pretraining's own length.
+CLUSTERING_STEPS = 10_000
+#: Epochs of the ``"auto"`` clustering phase on data too small to reach
+#: :data:`CLUSTERING_STEPS` gradient steps sooner.
+MAX_EPOCHS = 100
 #: The loss of the pretraining VaDE runs (``autoencoder=None``) for each likelihood: the
 #: reconstruction term of the ELBO, so that the pretrained decoder is already VaDE's.
 _PRETRAINING_LOSS = {"bernoulli": "binary_cross_entropy", "gaussian": "squared_error"}
@@ -200,8 +207,13 @@ class VaDEClusterer(AutoEncoderClusterer):
         Epochs of autoencoder pretraining (ignored when ``autoencoder`` is fitted).
         ``"auto"``: 100, or fewer for large data so that pretraining takes at most
         14,000 gradient steps (see :class:`AutoEncoder`'s ``max_epochs``).
-    max_epochs : int, default=100
-        Maximum passes over the data in the clustering phase.
+    max_epochs : int or "auto", default="auto"
+        Maximum passes over the data in the clustering phase. ``"auto"``: 100, or
+        fewer for large data so that the phase takes at most 10,000 gradient steps
+        (37 epochs on 70,000 samples at batch size 256). Every epoch costs a pass over
+        the encoder, the decoder and the mixture and one over the encoder for the
+        labels; past about 10,000 steps the accuracy moves by less than the seed's
+        spread while the fit grows by minutes on large data.
     batch_size : int or "auto", default="auto"
         Samples per gradient step (pretraining and clustering). ``"auto"``: 256 for
         5,000 samples or more, 64 for fewer (more gradient steps per pass over small
@@ -216,6 +228,14 @@ class VaDEClusterer(AutoEncoderClusterer):
         uses ``X`` as given. A plain factor rather than an ``"auto"`` rule (say, 1/255
         for ``uint8``): the dtype does not say what the data is. :meth:`sample` returns
         data in the units of ``X``.
+    image_shape : "auto", tuple of int (C, H, W) or None, default="auto"
+        Shape of one image when the rows of ``X`` are flattened images, which turns on
+        ``augment`` in the pretraining (ignored when ``autoencoder`` is given; see
+        :class:`AutoEncoder`). ``"auto"``: rows of ``s * s`` values, ``s >= 8``, all
+        in [0, 1], are single-channel ``s x s`` images; None: never images.
+    augment : bool, default=True
+        Pretrain on lightly augmented images (random shifts, rotations and zooms; see
+        :class:`AutoEncoder`) when ``image_shape`` gives a shape.
     lr : float, default=5e-4
         Initial Adam learning rate of the encoder and decoder in the clustering phase.
         The paper's code uses 0.002; on MNIST (seed 0, the default cross-entropy
@@ -392,11 +412,12 @@ class VaDEClusterer(AutoEncoderClusterer):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "prior_lr": [Interval(Real, 0, None, closed="neither"), None],
         "n_init": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
-                 likelihood="auto", pretrain_epochs="auto", max_epochs=100, batch_size="auto",
-                 input_scale=None,
+                 likelihood="auto", pretrain_epochs="auto", max_epochs="auto", batch_size="auto",
+                 input_scale=None, image_shape="auto", augment=True,
                  lr=5e-4, prior_lr=5e-5, pretrain_lr="auto", tol=1e-3, n_init=20,
                  kmeans_backend="auto", init="auto", autoencoder=None, memory=None,
                  mixed_precision="auto", device="auto", random_state=None, checkpoint=None,
@@ -409,6 +430,8 @@ class VaDEClusterer(AutoEncoderClusterer):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.input_scale = input_scale
+        self.image_shape = image_shape
+        self.augment = augment
         self.lr = lr
         self.prior_lr = prior_lr
         self.pretrain_lr = pretrain_lr
@@ -590,7 +613,7 @@ class VaDEClusterer(AutoEncoderClusterer):
                  n_components=self.n_clusters, likelihood=likelihood),
             optimizer=torch.optim.Adam, lr=lr,
             optimizer_kwargs={"param_groups": [("prior.*", {"lr": prior_lr})]},
-            max_epochs=self.max_epochs, batch_size=batch_size, device=Xt.device,
+            max_epochs=self._max_epochs(len(X)), batch_size=batch_size, device=Xt.device,
             seed=seed, verbose=self.verbose,
             callbacks=[*(self.callbacks or ()), schedule],
             mixed_precision=self.mixed_precision,
@@ -613,10 +636,17 @@ class VaDEClusterer(AutoEncoderClusterer):
             row["train_batch_count"] for row in resume["net"]["history"])
         net = self._build_net(autoencoder, init, X, Xt, likelihood, lr, seed, steps_done)
         phase = _VaDEPhase(Xt)
-        train(net, Xt, epochs=self.max_epochs, phase=phase, tol=self.tol,
+        train(net, Xt, epochs=self._max_epochs(len(X)), phase=phase, tol=self.tol,
               checkpoint=checkpoint, extra=extra, resume=resume)
         labels = phase.labels if phase.labels is not None else phase.current_labels(net)
         return net, labels
+
+    def _max_epochs(self, n_samples):
+        """Epochs of the clustering phase: ``max_epochs``, with ``"auto"`` resolved."""
+        if self.max_epochs == "auto":
+            return epochs_within(CLUSTERING_STEPS, MAX_EPOCHS, n_samples,
+                                 resolve_batch_size(self.batch_size, n_samples))
+        return self.max_epochs
 
     def _occupied(self, labels):
         """Number of components holding at least one training point."""

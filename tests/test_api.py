@@ -214,3 +214,28 @@ def test_bad_shared_parameters(est, name, value, match, blobs):
 def test_cuda_unavailable(est, blobs):
     with pytest.raises(ValueError, match="CUDA is not available"):
         clone(est).set_params(device="cuda").fit(blobs[0])
+
+
+@pytest.mark.parametrize("est", [e for e in CLUSTERERS if "pretrain_epochs" in e.get_params()],
+                         ids=estimator_id)
+def test_pretraining_gets_image_shape_and_augment(est, monkeypatch):
+    from sklearn.datasets import load_digits
+
+    from skdeepcluster import _pretraining
+
+    built = []
+
+    class Recording(AutoEncoder):
+        def _fit(self, X, device, seed, checkpoint=None):
+            fitted = super()._fit(X, device, seed, checkpoint)
+            built.append((self.image_shape, self.augment, fitted["image_shape_"]))
+            return fitted
+
+    monkeypatch.setattr(_pretraining, "AutoEncoder", Recording)
+    X = (load_digits().data[:90] / 16.0).astype(np.float32)
+    clone(est).set_params(max_epochs=1, pretrain_epochs=1).fit(X)
+    clone(est).set_params(max_epochs=1, pretrain_epochs=1, image_shape=(1, 4, 16),
+                          augment=False).fit(X)
+    assert built == [("auto", True, (1, 8, 8)), ((1, 4, 16), False, (1, 4, 16))]
+    with pytest.raises(ValueError, match="image_shape"):
+        clone(est).set_params(image_shape=(1, 7, 7)).fit(X)

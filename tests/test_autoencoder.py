@@ -293,3 +293,58 @@ def test_bf16_native_reads_the_cpu():
 
     expected = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     assert bf16_native("cpu") is expected
+
+
+@pytest.mark.parametrize("n_features, scale, expected", [
+    (64, 16.0, (1, 8, 8)),    # digits / 16: 8 x 8 images with pixels in [0, 1]
+    (64, 1.0, None),          # raw digits (0-16): not in [0, 1]
+    (256, 16.0, (1, 16, 16)),
+    (49, 16.0, None),         # 7 x 7: below the smallest side
+    (63, 16.0, None),         # not a square
+])
+def test_auto_image_shape_rule(n_features, scale, expected):
+    from skdeepcluster._base import resolve_image_shape
+
+    X = np.random.RandomState(0).randint(0, 17, (20, n_features)) / scale
+    assert resolve_image_shape("auto", X) == expected
+    assert resolve_image_shape(None, X) is None
+    assert resolve_image_shape((1, 1, n_features), X) == (1, 1, n_features)
+    assert resolve_image_shape([1, 1, n_features], X) == (1, 1, n_features)
+
+
+@pytest.mark.parametrize("shape", [(1, 7, 7), (1, 8), (0, 8, 8), (1.0, 8, 8)])
+def test_bad_image_shape_is_a_clear_error(X, shape):
+    with pytest.raises(ValueError, match="image_shape"):
+        AutoEncoder(max_epochs=1, image_shape=shape, **TINY).fit(X)
+
+
+def test_augmentation_trains_on_augmented_images_and_only_on_images(X):
+    plain = AutoEncoder(max_epochs=3, augment=False, **TINY).fit(X)
+    augmented = AutoEncoder(max_epochs=3, **TINY).fit(X)
+    not_images = AutoEncoder(max_epochs=3, image_shape=None, **TINY).fit(X)
+    assert augmented.image_shape_ == (1, 8, 8) and not_images.image_shape_ is None
+    assert plain.image_shape_ == (1, 8, 8)
+    np.testing.assert_array_equal(plain.transform(X), not_images.transform(X))
+    assert not np.allclose(plain.transform(X), augmented.transform(X), atol=1e-3)
+    # A fitted net only infers: no augmentation is left on it.
+    assert augmented.net_.augment is None
+    again = AutoEncoder(max_epochs=3, **TINY).fit(X)
+    np.testing.assert_array_equal(again.transform(X), augmented.transform(X))
+
+
+def test_the_loss_sees_the_augmented_batch(X, monkeypatch):
+    # An "augmentation" that blanks every image: reconstructing the augmented batch
+    # (all zeros) is easy and its loss falls far below that of reconstructing X.
+    from skdeepcluster import _autoencoder
+
+    class Blank:
+        def __init__(self, image_shape):
+            self.image_shape = image_shape
+
+        def __call__(self, x, generator):
+            return torch.zeros_like(x)
+
+    monkeypatch.setattr(_autoencoder, "ImageAugmentation", Blank)
+    blanked = AutoEncoder(max_epochs=20, loss="squared_error", **TINY).fit(X)
+    plain = AutoEncoder(max_epochs=20, loss="squared_error", augment=False, **TINY).fit(X)
+    assert blanked.history_[-1]["train_loss"] < plain.history_[-1]["train_loss"] / 10

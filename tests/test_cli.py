@@ -271,13 +271,16 @@ def test_build_estimator_deepcluster_options():
     assert params["image_shape"] == (2, 2, 2) and params["n_pseudo_clusters"] == 9
     args = _parse(["--method", "dcn", "--pretrain-epochs", "3"])
     assert _cli.build_estimator(args, n_features=8).pretrain_epochs == 3
+    # The autoencoder-based methods take the image shape for their pretraining.
+    args = _parse(["--method", "vade", "--image-shape", "2,2,2"])
+    assert _cli.build_estimator(args, n_features=8).image_shape == (2, 2, 2)
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--method", "deepcluster", "--pretrain-epochs", "2"],
      "--pretrain-epochs does not apply to --method deepcluster"),
-    (["--method", "dec", "--image-shape", "1,2,4"],
-     "--image-shape applies to --method deepcluster only"),
+    (["--method", "dec", "--image-shape", "1,2,2"],
+     "--image-shape 1,2,2 has 4 values per image, but"),
     (["--method", "vade", "--n-pseudo-clusters", "5"],
      "--n-pseudo-clusters applies to --method deepcluster only"),
     (["--method", "deepcluster", "--image-shape", "1,28,28"],

@@ -534,3 +534,25 @@ def test_divergence_raises_and_keeps_the_previous_model(X, fitted_ae):
     with pytest.raises(FloatingPointError, match=r"epoch \d+.*(lr|learning rate)"):
         est.set_params(lr=1e30, max_epochs=3).fit(X)
     np.testing.assert_array_equal(est.predict(X), labels)
+
+
+@pytest.mark.parametrize("n_samples, epochs", [(1797, 100), (9298, 100), (70_000, 37),
+                                               (1_000_000, 3)])
+def test_auto_max_epochs_caps_the_clustering_steps(n_samples, epochs):
+    from skdeepcluster._vade import CLUSTERING_STEPS
+
+    est = VaDEClusterer()
+    assert est.max_epochs == "auto" and est._max_epochs(n_samples) == epochs
+    steps_per_epoch = -(-n_samples // (256 if n_samples >= 5000 else 64))
+    assert epochs == 100 or (epochs - 1) * steps_per_epoch < CLUSTERING_STEPS <= (
+        epochs * steps_per_epoch)
+    assert VaDEClusterer(max_epochs=7)._max_epochs(n_samples) == 7
+
+
+def test_auto_max_epochs_is_what_the_fit_runs(X, monkeypatch):
+    import skdeepcluster._vade as vade_module
+
+    monkeypatch.setattr(vade_module, "CLUSTERING_STEPS", 15)  # 10 batches of 32 per epoch
+    est = vade(max_epochs="auto", tol=0.0).fit(X)
+    assert est.n_iter_ == len(est.history_) == 2
+    assert [row["train_batch_count"] for row in est.history_] == [10, 10]
