@@ -5,8 +5,8 @@ Each deep estimator is built with nothing but ``n_clusters`` (the number of clas
 (``n_init=20``) on the raw features is the reference. ``ae_kmeans`` is the autoencoder
 that DEC, IDEC and DCN start from, + k-means: ``DECClusterer`` with ``max_epochs=0``
 (its labels are then those of its initial k-means on the pretrained embedding). IDEC is
-``DECClusterer(gamma=0.1)``; DeepCluster gets ``image_shape`` for image datasets (its
-conv backbone). Data as in ``run.py``: pixels scaled to [0, 1], float32; ``*_std``,
+``DECClusterer(gamma=0.1)``; DeepCluster too gets nothing else (its ``image_shape="auto"``
+picks the conv backbone for the square images in [0, 1] of digits, USPS and MNIST). Data as in ``run.py``: pixels scaled to [0, 1], float32; ``*_std``,
 ``wine`` and ``breast_cancer`` standardised per feature.
 
 For MNIST, ``--out-of-sample`` also fits on the 60,000 training images and scores
@@ -39,7 +39,6 @@ from sklearn.cluster import KMeans
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import (  # noqa: E402
     DATASETS,
-    IMAGE_SHAPES,
     load,
     mean_std,
     run_meta,
@@ -61,7 +60,7 @@ METHODS = {
     "dcn": lambda k, seed, ds: skdeepcluster.DCNClusterer(n_clusters=k, random_state=seed),
     "vade": lambda k, seed, ds: skdeepcluster.VaDEClusterer(n_clusters=k, random_state=seed),
     "deepcluster": lambda k, seed, ds: skdeepcluster.DeepClusterClusterer(
-        n_clusters=k, image_shape=IMAGE_SHAPES.get(ds), random_state=seed),
+        n_clusters=k, random_state=seed),
 }
 
 

@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import (
     SMALL_DATA,
     _BaseDeep,
+    check_image_shape,
     check_unit_interval,
     in_unit_interval,
     resolve_batch_size,
@@ -271,7 +272,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
     def _check_fit_data(self, X):
         if self.loss == "binary_cross_entropy":
             check_unit_interval(X, "loss='binary_cross_entropy'", "loss='squared_error'")
-        resolve_image_shape(self.image_shape, X)
+        check_image_shape(self.image_shape, X.shape[1])
 
     def _fit(self, X, device, seed, checkpoint=None):
         optimizer, optimizer_kwargs, lr, _ = resolve_optimizer(self.optimizer, self.lr, X)
@@ -295,7 +296,6 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
             train(net, training_data(X, device), epochs=max_epochs,
                   checkpoint=checkpoint, stage="pretraining",
                   resume=None if checkpoint is None else checkpoint.resume("pretraining"))
-        net.augment = None  # a fitted net only infers
         return {"net_": net, "history_": history_records(net), "n_iter_": len(net.history),
                 "image_shape_": image_shape}
 

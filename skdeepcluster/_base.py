@@ -108,9 +108,11 @@ MIN_IMAGE_SIDE = 8
 
 
 def check_image_shape(image_shape, n_features):
-    """Raise a ``ValueError`` unless ``image_shape`` is ``(C, H, W)``, positive
-    integers, with ``C * H * W == n_features``."""
+    """Raise a ``ValueError`` unless ``image_shape`` is ``"auto"``, None or
+    ``(C, H, W)``, positive integers, with ``C * H * W == n_features``."""
     shape = image_shape
+    if shape is None or (isinstance(shape, str) and shape == "auto"):
+        return
     if (not isinstance(shape, (tuple, list)) or len(shape) != 3
             or not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
                        for s in shape)):

@@ -453,9 +453,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
     # -- fit ---------------------------------------------------------------------------
     def _check_fit_data(self, X):
         super()._check_fit_data(X)
-        if self.image_shape is not None and not (
-                isinstance(self.image_shape, str) and self.image_shape == "auto"):
-            check_image_shape(self.image_shape, X.shape[1])
+        check_image_shape(self.image_shape, X.shape[1])
 
     def _module_kwargs(self, n_features, n_classes, image_shape):
         hidden = self.hidden_dims

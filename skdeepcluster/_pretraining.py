@@ -82,9 +82,7 @@ class AutoEncoderClusterer(BaseDeepClusterer):
 
     def _check_fit_data(self, X):
         super()._check_fit_data(X)
-        if self.image_shape is not None and not (
-                isinstance(self.image_shape, str) and self.image_shape == "auto"):
-            check_image_shape(self.image_shape, X.shape[1])
+        check_image_shape(self.image_shape, X.shape[1])
 
     def _initial_clustering(self, Z, seed, n_init):
         """The clustering of the pretrained embedding ``Z`` (tensor) that the clustering

@@ -43,8 +43,20 @@ def blobs():
 @pytest.fixture(scope="module", params=["mlp", "conv"])
 def fitted(request, X):
     if request.param == "mlp":
-        return dc().fit(X)
+        return dc(image_shape=None).fit(X)
     return dc(image_shape=(1, 8, 8), hidden_dims=(4, 8)).fit(X)
+
+
+@pytest.mark.parametrize("scale, expected", [(1.0, (1, 8, 8)), (16.0, None)])
+def test_auto_image_shape_picks_the_backbone(X, scale, expected):
+    from skdeepcluster.nn import ConvBackbone, MLPBackbone
+
+    # digits / 16 are 8 x 8 images in [0, 1]; digits * 16 leave [0, 1]: not images.
+    est = dc(hidden_dims=(4, 8), max_epochs=1).fit(X * scale)
+    assert est.image_shape == "auto" and est.image_shape_ == expected
+    backbone = ConvBackbone if expected else MLPBackbone
+    assert isinstance(est.net_.module_.features, backbone)
+    assert (est.net_.augment is None) is (expected is None)
 
 
 def _processed(est, X):
