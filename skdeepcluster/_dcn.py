@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import resolve_batch_size
 from ._data import training_data
 from ._distributed import world_size
-from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs, resolve_init
+from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._kmeans import nearest_center, online_center_update, refine_kmeans, reseed_empty_clusters
 from ._losses import dcn_loss, row_reconstruction_loss, squared_distances
 from ._training import (
@@ -247,7 +247,9 @@ class DCNClusterer(AutoEncoderClusterer):
         and merge two narrow ones, which the mixture can undo. ``"auto"``: ``"gmm"``
         for 5,000 samples or more while ``n_samples * n_clusters`` is at most 10**8,
         else ``"kmeans"`` (on fewer samples the full covariances overfit; beyond, EM
-        over every row and cluster is slow).
+        over every row and cluster is slow); and always ``"kmeans"`` after an augmented
+        pretraining (``augment=True`` on image rows), whose classes are compact enough
+        for k-means and where the mixture made the start unstable.
     autoencoder : AutoEncoder or None, default=None
         Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
         ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``. An
@@ -434,7 +436,8 @@ class DCNClusterer(AutoEncoderClusterer):
         if resume is None:
             autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed,
                                                             checkpoint=checkpoint)
-            centers, labels = self._initial_clustering(Z, seed, self.n_init)
+            centers, labels = self._initial_clustering(
+                Z, seed, self.n_init, self._resolved_init(X))
             architecture = autoencoder_kwargs(autoencoder)
         else:  # the weights and the clustering state come from the checkpoint
             architecture = resume["autoencoder"]
@@ -477,7 +480,7 @@ class DCNClusterer(AutoEncoderClusterer):
             "history_": history_records(net),
             "n_iter_": len(net.history),
             "kmeans_backend_": backend,
-            "init_": resolve_init(self.init, len(X), self.n_clusters),
+            "init_": self._resolved_init(X),
         }
 
     def _embed_tensor(self, xb):

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import resolve_batch_size
 from ._data import training_data
-from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs, resolve_init
+from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._losses import (
     kl_divergence,
     reconstruction_loss,
@@ -179,7 +179,9 @@ class DECClusterer(AutoEncoderClusterer):
         and merge two narrow ones, which the mixture can undo. ``"auto"``: ``"gmm"``
         for 5,000 samples or more while ``n_samples * n_clusters`` is at most 10**8,
         else ``"kmeans"`` (on fewer samples the full covariances overfit; beyond, EM
-        over every row and cluster is slow).
+        over every row and cluster is slow); and always ``"kmeans"`` after an augmented
+        pretraining (``augment=True`` on image rows), whose classes are compact enough
+        for k-means and where the mixture made the start unstable.
     autoencoder : AutoEncoder or None, default=None
         Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
         ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``. An
@@ -362,7 +364,8 @@ class DECClusterer(AutoEncoderClusterer):
         if resume is None:
             autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed,
                                                             checkpoint=checkpoint)
-            centers, _ = self._initial_clustering(Z, seed, self.n_init)
+            centers, _ = self._initial_clustering(
+                Z, seed, self.n_init, self._resolved_init(X))
             architecture = autoencoder_kwargs(autoencoder)
         else:  # the weights and centres come from the checkpoint
             architecture = resume["autoencoder"]
@@ -402,7 +405,7 @@ class DECClusterer(AutoEncoderClusterer):
             "history_": history_records(net),
             "n_iter_": len(net.history),
             "kmeans_backend_": self._kmeans_backend(len(X)),
-            "init_": resolve_init(self.init, len(X), self.n_clusters),
+            "init_": self._resolved_init(X),
         }
 
     def _embed_tensor(self, xb):

@@ -10,11 +10,12 @@ from numbers import Integral, Real
 
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._autoencoder import AutoEncoder
-from ._base import SMALL_DATA, BaseDeepClusterer, check_image_shape
+from ._base import SMALL_DATA, BaseDeepClusterer, check_image_shape, resolve_image_shape
 from ._data import training_data, unscaled
 from ._kmeans import AUTO_TORCH_DISTANCES, cluster, refine_with_gaussian_mixture
 from ._progress import current as current_progress
@@ -26,7 +27,7 @@ from ._training import TRAIN_DTYPE, to_numpy
 INITS = ("auto", "kmeans", "gmm")
 
 
-def resolve_init(init, n_samples, n_clusters):
+def resolve_init(init, n_samples, n_clusters, augmented=False):
     """What ``init`` runs for ``n_samples`` rows into ``n_clusters``: ``"kmeans"`` or
     ``"gmm"``.
 
@@ -34,11 +35,16 @@ def resolve_init(init, n_samples, n_clusters):
     :data:`~skdeepcluster._kmeans.AUTO_TORCH_DISTANCES` distances, ``"kmeans"``
     otherwise: below, the full covariances (``latent_dim * (latent_dim + 1) / 2``
     numbers per cluster) have too few points each and overfit; above, EM over every row
-    and cluster costs what the bounded torch k-means is there to avoid.
+    and cluster costs what the bounded torch k-means is there to avoid. An embedding
+    pretrained on augmented images (``augmented``) is always ``"kmeans"``: trained to
+    map shifted, rotated and zoomed copies of an image together, its classes are
+    compact enough for k-means, and the mixture's extra freedom only made the start
+    unstable (it merged classes on some seeds).
     """
     if init != "auto":
         return init
-    if SMALL_DATA <= n_samples and n_samples * n_clusters <= AUTO_TORCH_DISTANCES:
+    if (not augmented and SMALL_DATA <= n_samples
+            and n_samples * n_clusters <= AUTO_TORCH_DISTANCES):
         return "gmm"
     return "kmeans"
 
@@ -63,6 +69,14 @@ def autoencoder_kwargs(module):
                 latent_dim=linears[-1].out_features, loss=module.loss)
 
 
+def _is_fitted(estimator):
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
+
+
 class AutoEncoderClusterer(BaseDeepClusterer):
     """Base of the clusterers that pretrain an :class:`AutoEncoder` (or start from one
     passed as ``autoencoder=``): the parameters ``pretrain_epochs``, ``pretrain_lr``,
@@ -84,17 +98,31 @@ class AutoEncoderClusterer(BaseDeepClusterer):
         super()._check_fit_data(X)
         check_image_shape(self.image_shape, X.shape[1])
 
-    def _initial_clustering(self, Z, seed, n_init):
+    def _resolved_init(self, X):
+        """``init`` with ``"auto"`` resolved (see :func:`resolve_init`) for the
+        validated training data ``X`` and this fit's pretraining: augmented when the
+        autoencoder trains (or trained) with ``augment=True`` on rows that are images."""
+        ae = getattr(self.autoencoder, "estimator", self.autoencoder)
+        if ae is None:
+            augmented = self.augment and resolve_image_shape(self.image_shape, X) is not None
+        elif _is_fitted(ae):  # what its pretraining did
+            augmented = (getattr(ae, "augment", False)
+                         and getattr(ae, "image_shape_", None) is not None)
+        else:  # fitted in this fit, on the same values
+            augmented = ae.augment and resolve_image_shape(ae.image_shape, X) is not None
+        return resolve_init(self.init, len(X), self.n_clusters, augmented=augmented)
+
+    def _initial_clustering(self, Z, seed, n_init, init):
         """The clustering of the pretrained embedding ``Z`` (tensor) that the clustering
         phase starts from: ``(centers, labels)`` (numpy). k-means (``n_init`` runs, the
         backend of ``kmeans_backend``), refined by a full-covariance Gaussian mixture
-        when ``init`` resolves to ``"gmm"``."""
+        when ``init`` (resolved by :meth:`_resolved_init`) is ``"gmm"``."""
         progress = current_progress()
         if progress is not None:
             progress.phase("initial clustering")
         centers, labels, _ = cluster(Z, self.n_clusters, backend=self._kmeans_backend(len(Z)),
                                      n_init=n_init, seed=seed)
-        if resolve_init(self.init, len(Z), self.n_clusters) == "gmm":
+        if init == "gmm":
             centers, labels = refine_with_gaussian_mixture(to_numpy(Z), centers, labels,
                                                            seed)
         return centers, labels
@@ -127,9 +155,7 @@ class AutoEncoderClusterer(BaseDeepClusterer):
                 f"autoencoder must be a skdeepcluster.AutoEncoder (fitted or not), got "
                 f"{type(ae).__name__}."
             )
-        try:
-            check_is_fitted(ae)
-        except Exception:  # NotFittedError: fit a clone, never the object passed in
+        if not _is_fitted(ae):  # fit a clone, never the object passed in
             ae = clone(ae)
             if ae.random_state is None:
                 ae.set_params(random_state=seed)

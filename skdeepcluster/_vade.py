@@ -16,7 +16,7 @@ from skorch.callbacks import LRScheduler
 
 from ._base import check_unit_interval, epochs_within, in_unit_interval, resolve_batch_size
 from ._data import take_rows, training_data
-from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs, resolve_init
+from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._training import (
     BatchStream,
     ClusteringPhase,
@@ -283,7 +283,9 @@ class VaDEClusterer(AutoEncoderClusterer):
         and merge two narrow ones, which the mixture can undo. ``"auto"``: ``"gmm"``
         for 5,000 samples or more while ``n_samples * n_clusters`` is at most 10**8,
         else ``"kmeans"`` (on fewer samples the full covariances overfit; beyond, EM
-        over every row and cluster is slow).
+        over every row and cluster is slow); and always ``"kmeans"`` after an augmented
+        pretraining (``augment=True`` on image rows), whose classes are compact enough
+        for k-means and where the mixture made the start unstable.
     autoencoder : AutoEncoder or None, default=None
         Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
         ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``, with
@@ -492,7 +494,8 @@ class VaDEClusterer(AutoEncoderClusterer):
                     f"loss='squared_error', got one pretrained with "
                     f"loss={autoencoder.loss!r}."
                 )
-            init = self._initial_state(autoencoder, Xt, Z, likelihood, seed)
+            init = self._initial_state(autoencoder, Xt, Z, likelihood, seed,
+                                       self._resolved_init(X))
             # What a resumed fit (and its restart after a collapse) starts from.
             start = {"autoencoder": autoencoder_kwargs(autoencoder),
                      "autoencoder_state": autoencoder.state_dict(), "init": init}
@@ -563,20 +566,20 @@ class VaDEClusterer(AutoEncoderClusterer):
             "history_": history_records(net),
             "n_iter_": len(net.history),
             "kmeans_backend_": self._kmeans_backend(len(X)),
-            "init_": resolve_init(self.init, len(X), self.n_clusters),
+            "init_": self._resolved_init(X),
         }
 
-    def _initial_state(self, autoencoder, Xt, Z, likelihood, seed):
+    def _initial_state(self, autoencoder, Xt, Z, likelihood, seed, init):
         """Everything the clustering phase starts from, computed once (for a restart too).
 
-        ``Z`` is the pretrained embedding of ``Xt``.
+        ``Z`` is the pretrained embedding of ``Xt``; ``init`` is the resolved ``init``.
         """
         # The initial mixture is a Gaussian per k-means cluster of the embedding (n_init
         # restarts, as DEC and DCN start). Not EM: from this start EM drifted to mixtures
         # that split one class and merged two (see the class docstring).
         weights, means, variances = _partition_moments(
-            to_numpy(Z).astype(np.float64), self._initial_clustering(Z, seed, self.n_init)[1],
-            self.n_clusters)
+            to_numpy(Z).astype(np.float64),
+            self._initial_clustering(Z, seed, self.n_init, init)[1], self.n_clusters)
         # q(z | x) starts ten times narrower than the mixture components on average, so
         # that the first samples of z keep the structure of the pretrained embedding.
         encoder_log_var = np.log(variances.mean(0) * _ENCODER_VAR_FRACTION)

@@ -14,7 +14,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 import skdeepcluster._kmeans as kmeans_module
-from _instances import TINY, tiny_clusterers
+from _instances import TINY, tiny_autoencoder, tiny_clusterers
 from skdeepcluster import DCNClusterer, DECClusterer, VaDEClusterer
 from skdeepcluster._base import SMALL_DATA
 from skdeepcluster._checkpoint import fingerprint
@@ -396,8 +396,11 @@ def test_resolve_init():
     assert resolve_init("auto", SMALL_DATA, 10) == "gmm"
     assert resolve_init("auto", 10**6, 100) == "gmm"  # 10**8 distances: not above
     assert resolve_init("auto", 10**6, 101) == "kmeans"  # EM over every row too slow
+    # An augmented pretraining's embedding: k-means at every size.
+    assert resolve_init("auto", SMALL_DATA, 10, augmented=True) == "kmeans"
     for init in ("kmeans", "gmm"):
         assert resolve_init(init, 10, 10**9) == init
+        assert resolve_init(init, 10, 10**9, augmented=True) == init
 
 
 def _wide_and_narrow(seed=0):
@@ -479,6 +482,40 @@ def test_init_decides_whether_the_mixture_refines_the_start(digits, monkeypatch,
     assert bool(calls) is refined
     assert est.init_ == ("gmm" if refined else "kmeans")
     np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
+@pytest.mark.parametrize("cls", [DECClusterer, DCNClusterer, VaDEClusterer],
+                         ids=lambda cls: cls.__name__)
+def test_init_auto_is_kmeans_after_an_augmented_pretraining(cls, monkeypatch):
+    import skdeepcluster._pretraining as pretraining
+
+    calls = []
+    original = pretraining.refine_with_gaussian_mixture
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pretraining, "refine_with_gaussian_mixture", spy)
+    # SMALL_DATA rows of 8 x 8 values in [0, 1]: images, large enough for the mixture.
+    X = np.random.default_rng(0).random((SMALL_DATA, 64), dtype=np.float32)
+    kw = dict(n_clusters=3, n_init=1, pretrain_epochs=1, max_epochs=1, batch_size=1024,
+              **TINY)
+    cases = [
+        ({}, "kmeans"),  # image rows, augment=True: augmented
+        ({"augment": False}, "gmm"),
+        ({"image_shape": None}, "gmm"),  # not images: nothing to augment
+        ({"autoencoder": tiny_autoencoder(augment=False, max_epochs=1)}, "gmm"),
+        ({"autoencoder": tiny_autoencoder(max_epochs=1).fit(X[:200])}, "kmeans"),
+        ({"autoencoder": tiny_autoencoder(augment=False, max_epochs=1).fit(X[:200])}, "gmm"),
+    ]
+    for params, expected in cases:
+        calls.clear()
+        est = cls(**kw, **params).fit(X)
+        assert est.init_ == expected, params
+        assert bool(calls) is (expected == "gmm"), params
+    # Not in [0, 1]: not images under the "auto" rule, so not augmented.
+    assert cls(**kw).fit(X * 2 - 1).init_ == "gmm"
 
 
 def test_init_is_validated(digits):
