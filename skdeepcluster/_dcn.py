@@ -432,12 +432,12 @@ class DCNClusterer(AutoEncoderClusterer):
                 "process (DECClusterer, VaDEClusterer, DeepClusterClusterer and "
                 "AutoEncoder train data-parallel)."
             )
+        init_method = self._resolved_init(X)
         resume = None if checkpoint is None else checkpoint.resume("clustering")
         if resume is None:
             autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed,
                                                             checkpoint=checkpoint)
-            centers, labels = self._initial_clustering(
-                Z, seed, self.n_init, self._resolved_init(X))
+            centers, labels = self._initial_clustering(Z, seed, self.n_init, init_method)
             architecture = autoencoder_kwargs(autoencoder)
         else:  # the weights and the clustering state come from the checkpoint
             architecture = resume["autoencoder"]
@@ -480,7 +480,7 @@ class DCNClusterer(AutoEncoderClusterer):
             "history_": history_records(net),
             "n_iter_": len(net.history),
             "kmeans_backend_": backend,
-            "init_": self._resolved_init(X),
+            "init_": init_method,
         }
 
     def _embed_tensor(self, xb):

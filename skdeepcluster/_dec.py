@@ -360,12 +360,12 @@ class DECClusterer(AutoEncoderClusterer):
         return optimizer, lr, optimizer_kwargs
 
     def _fit(self, X, device, seed, checkpoint=None):
+        init_method = self._resolved_init(X)
         resume = None if checkpoint is None else checkpoint.resume("clustering")
         if resume is None:
             autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed,
                                                             checkpoint=checkpoint)
-            centers, _ = self._initial_clustering(
-                Z, seed, self.n_init, self._resolved_init(X))
+            centers, _ = self._initial_clustering(Z, seed, self.n_init, init_method)
             architecture = autoencoder_kwargs(autoencoder)
         else:  # the weights and centres come from the checkpoint
             architecture = resume["autoencoder"]
@@ -405,7 +405,7 @@ class DECClusterer(AutoEncoderClusterer):
             "history_": history_records(net),
             "n_iter_": len(net.history),
             "kmeans_backend_": self._kmeans_backend(len(X)),
-            "init_": self._resolved_init(X),
+            "init_": init_method,
         }
 
     def _embed_tensor(self, xb):

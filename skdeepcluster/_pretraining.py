@@ -103,13 +103,15 @@ class AutoEncoderClusterer(BaseDeepClusterer):
         validated training data ``X`` and this fit's pretraining: augmented when the
         autoencoder trains (or trained) with ``augment=True`` on rows that are images."""
         ae = getattr(self.autoencoder, "estimator", self.autoencoder)
-        if ae is None:
-            augmented = self.augment and resolve_image_shape(self.image_shape, X) is not None
-        elif _is_fitted(ae):  # what its pretraining did
+        if ae is not None and _is_fitted(ae):  # what its pretraining did
             augmented = (getattr(ae, "augment", False)
                          and getattr(ae, "image_shape_", None) is not None)
-        else:  # fitted in this fit, on the same values
-            augmented = ae.augment and resolve_image_shape(ae.image_shape, X) is not None
+        else:  # pretrained in this fit, by ae's or these parameters, on X's values
+            # (getattr: an object that is not an AutoEncoder is not augmented; the
+            # pretraining rejects it with a clear error)
+            params = self if ae is None else ae
+            augmented = (getattr(params, "augment", False) and resolve_image_shape(
+                getattr(params, "image_shape", None), X) is not None)
         return resolve_init(self.init, len(X), self.n_clusters, augmented=augmented)
 
     def _initial_clustering(self, Z, seed, n_init, init):

@@ -484,6 +484,7 @@ class VaDEClusterer(AutoEncoderClusterer):
 
     def _fit(self, X, device, seed, checkpoint=None):
         likelihood = self._resolve_likelihood(X)
+        init_method = self._resolved_init(X)
         resume = None if checkpoint is None else checkpoint.resume("clustering")
         if resume is None:
             autoencoder, Xt, Z = self._pretrained_embedding(
@@ -494,8 +495,7 @@ class VaDEClusterer(AutoEncoderClusterer):
                     f"loss='squared_error', got one pretrained with "
                     f"loss={autoencoder.loss!r}."
                 )
-            init = self._initial_state(autoencoder, Xt, Z, likelihood, seed,
-                                       self._resolved_init(X))
+            init = self._initial_state(autoencoder, Xt, Z, likelihood, seed, init_method)
             # What a resumed fit (and its restart after a collapse) starts from.
             start = {"autoencoder": autoencoder_kwargs(autoencoder),
                      "autoencoder_state": autoencoder.state_dict(), "init": init}
@@ -566,7 +566,7 @@ class VaDEClusterer(AutoEncoderClusterer):
             "history_": history_records(net),
             "n_iter_": len(net.history),
             "kmeans_backend_": self._kmeans_backend(len(X)),
-            "init_": self._resolved_init(X),
+            "init_": init_method,
         }
 
     def _initial_state(self, autoencoder, Xt, Z, likelihood, seed, init):

@@ -460,11 +460,9 @@ def test_gaussian_mixture_refinement_keeps_kmeans_when_em_fails(failure, monkeyp
     assert out_centers is centers and out_labels is labels
 
 
-@pytest.mark.parametrize("init, refined", [("kmeans", False), ("gmm", True), ("auto", False)])
-@pytest.mark.parametrize("cls", [DECClusterer, DCNClusterer, VaDEClusterer],
-                         ids=lambda cls: cls.__name__)
-def test_init_decides_whether_the_mixture_refines_the_start(digits, monkeypatch, init,
-                                                            refined, cls):
+@pytest.fixture
+def mixture_calls(monkeypatch):
+    """A list that gets one entry per call of the clusterers' mixture refinement."""
     import skdeepcluster._pretraining as pretraining
 
     calls = []
@@ -475,6 +473,15 @@ def test_init_decides_whether_the_mixture_refines_the_start(digits, monkeypatch,
         return original(*args, **kwargs)
 
     monkeypatch.setattr(pretraining, "refine_with_gaussian_mixture", spy)
+    return calls
+
+
+@pytest.mark.parametrize("init, refined", [("kmeans", False), ("gmm", True), ("auto", False)])
+@pytest.mark.parametrize("cls", [DECClusterer, DCNClusterer, VaDEClusterer],
+                         ids=lambda cls: cls.__name__)
+def test_init_decides_whether_the_mixture_refines_the_start(digits, mixture_calls, init,
+                                                            refined, cls):
+    calls = mixture_calls
     est = cls(n_clusters=3, init=init, n_init=2, pretrain_epochs=2, max_epochs=1,
               batch_size=16, **TINY)
     X = digits[0][:120]  # below SMALL_DATA: "auto" is k-means alone
@@ -486,17 +493,8 @@ def test_init_decides_whether_the_mixture_refines_the_start(digits, monkeypatch,
 
 @pytest.mark.parametrize("cls", [DECClusterer, DCNClusterer, VaDEClusterer],
                          ids=lambda cls: cls.__name__)
-def test_init_auto_is_kmeans_after_an_augmented_pretraining(cls, monkeypatch):
-    import skdeepcluster._pretraining as pretraining
-
-    calls = []
-    original = pretraining.refine_with_gaussian_mixture
-
-    def spy(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(pretraining, "refine_with_gaussian_mixture", spy)
+def test_init_auto_is_kmeans_after_an_augmented_pretraining(cls, mixture_calls):
+    calls = mixture_calls
     # SMALL_DATA rows of 8 x 8 values in [0, 1]: images, large enough for the mixture.
     X = np.random.default_rng(0).random((SMALL_DATA, 64), dtype=np.float32)
     kw = dict(n_clusters=3, n_init=1, pretrain_epochs=1, max_epochs=1, batch_size=1024,
