@@ -11,6 +11,7 @@ import random
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.base import clone
 from sklearn.datasets import load_digits, make_blobs
 
@@ -18,6 +19,7 @@ from skdeepcluster import DeepClusterClusterer
 from skdeepcluster._deepcluster import _DeepClusterNet, uniform_label_indices
 from skdeepcluster._kmeans import kmeans_torch, pca_whitening, whiten_normalize
 from skdeepcluster.nn import ConvBackbone, PseudoLabelClassifier, random_affine
+from skdeepcluster.nn._convnet import affine_sampling_grid
 
 from _instances import assert_valid_labels
 
@@ -129,6 +131,16 @@ def test_random_affine():
     b = random_affine(x, (2, 5, 7), torch.Generator().manual_seed(1))
     assert a.shape == x.shape and a.dtype == x.dtype and torch.equal(a, b)
     assert not torch.allclose(a, x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("size", [(28, 28), (5, 7), (1, 1)])
+def test_affine_sampling_grid_is_affine_grid(size, dtype):
+    theta = torch.randn(4, 2, 3, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    expected = F.affine_grid(theta, [4, 3, *size], align_corners=False)
+    grid = affine_sampling_grid(theta, size)
+    assert grid.shape == expected.shape and grid.dtype == dtype
+    torch.testing.assert_close(grid, expected)
 
 
 def test_conv_backbone_handles_small_and_odd_images():
