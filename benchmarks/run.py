@@ -133,11 +133,12 @@ DEEP_METHODS = {
         verbose=a.verbose),
     "dec": lambda k, ae, seed, a: DECClusterer(
         n_clusters=k, init=a.init, autoencoder=ae, mixed_precision=a.mixed_precision,
-        device=a.device, random_state=seed, verbose=a.verbose),
+        augment_clustering=a.augment_clustering, device=a.device, random_state=seed,
+        verbose=a.verbose),
     "idec": lambda k, ae, seed, a: DECClusterer(
         n_clusters=k, gamma=0.1, init=a.init, autoencoder=ae,
-        mixed_precision=a.mixed_precision, device=a.device, random_state=seed,
-        verbose=a.verbose),
+        mixed_precision=a.mixed_precision, augment_clustering=a.augment_clustering,
+        device=a.device, random_state=seed, verbose=a.verbose),
 }
 
 
@@ -331,6 +332,10 @@ def main(argv=None):
                    type=lambda v: {"on": True, "off": False}.get(v, v),
                    choices=["auto", True, False], metavar="{auto,on,off}",
                    help="the estimators' mixed_precision (default: auto, as they do)")
+    p.add_argument("--augment-clustering", default="auto",
+                   type=lambda v: {"on": True, "off": False}.get(v, v),
+                   choices=["auto", True, False], metavar="{auto,on,off}",
+                   help="DEC's and IDEC's augment_clustering (default: auto, as they do)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--verbose", type=int, default=0)

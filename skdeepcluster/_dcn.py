@@ -221,8 +221,11 @@ class DCNClusterer(AutoEncoderClusterer):
         re-run every 5 epochs did not help in our sweep.
     tol : float, default=1e-3
         Stop when fewer than this fraction of labels change over an epoch.
-    n_init : int, default=20
-        Number of k-means runs on the pretrained embedding.
+    n_init : int, default=100
+        Number of k-means runs on the pretrained embedding (the best by inertia is
+        kept): many, because a single run on an embedding often ends in a local optimum
+        that splits one class and merges two, and on a 10-d embedding 100 runs cost
+        seconds even for 70,000 rows.
     kmeans_backend : {"auto", "sklearn", "torch", "faiss"}, default="auto"
         The k-means that clusters the pretrained embedding, and that re-runs
         (``kmeans_interval``, final pass). ``"sklearn"``: :class:`sklearn.cluster.KMeans`.
@@ -371,7 +374,7 @@ class DCNClusterer(AutoEncoderClusterer):
                  lam=0.05, pretrain_epochs="auto", max_epochs=50, batch_size="auto",
                  input_scale=None, image_shape="auto", augment=True, lr=1e-4,
                  optimizer="adam", pretrain_lr="auto", initial_count=100,
-                 kmeans_interval=None, tol=1e-3, n_init=20, kmeans_backend="auto", init="auto",
+                 kmeans_interval=None, tol=1e-3, n_init=100, kmeans_backend="auto", init="auto",
                  autoencoder=None, memory=None, mixed_precision="auto", device="auto",
                  random_state=None, checkpoint=None, checkpoint_every=1, verbose=0,
                  callbacks=None):

@@ -257,9 +257,11 @@ class VaDEClusterer(AutoEncoderClusterer):
         ``autoencoder``).
     tol : float, default=1e-3
         Stop when fewer than this fraction of labels change over an epoch (0: never).
-    n_init : int, default=20
+    n_init : int, default=100
         Number of k-means runs on the pretrained embedding (the best by inertia is
-        kept); the initial mixture is fitted to its clusters.
+        kept): many, because a single run on an embedding often ends in a local optimum
+        that splits one class and merges two, and on a 10-d embedding 100 runs cost
+        seconds even for 70,000 rows. The initial mixture is fitted to its clusters.
     kmeans_backend : {"auto", "sklearn", "torch", "faiss"}, default="auto"
         The k-means that clusters the pretrained embedding.
         ``"sklearn"``: :class:`sklearn.cluster.KMeans`. ``"torch"``: the package's
@@ -420,7 +422,7 @@ class VaDEClusterer(AutoEncoderClusterer):
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
                  likelihood="auto", pretrain_epochs="auto", max_epochs="auto", batch_size="auto",
                  input_scale=None, image_shape="auto", augment=True,
-                 lr=5e-4, prior_lr=5e-5, pretrain_lr="auto", tol=1e-3, n_init=20,
+                 lr=5e-4, prior_lr=5e-5, pretrain_lr="auto", tol=1e-3, n_init=100,
                  kmeans_backend="auto", init="auto", autoencoder=None, memory=None,
                  mixed_precision="auto", device="auto", random_state=None, checkpoint=None,
                  checkpoint_every=1, verbose=0, callbacks=None):

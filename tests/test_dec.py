@@ -331,6 +331,8 @@ def test_autoencoder_of_wrong_type():
         (dict(gamma=-1.0), "'gamma'"),
         (dict(alpha=0.0), "'alpha'"),
         (dict(update_interval=0), "'update_interval'"),
+        (dict(augment_clustering="sometimes"), "'augment_clustering'"),
+        (dict(max_epochs="many"), "'max_epochs'"),
     ],
 )
 def test_bad_parameters(blobs, params, match):
@@ -400,3 +402,81 @@ def test_small_data_gets_the_small_data_recipe(X):
     assert est.net_.batch_size == 64
     linears = [m for m in est.module_.encoder if isinstance(m, torch.nn.Linear)]
     assert [m.out_features for m in linears] == [256, 256, 512, 10]
+
+
+# -- augmented clustering phase (DEC-DA, IDEC-DA) ------------------------------------------
+def _images(side, n=120, seed=0):
+    """``n`` rows of ``side x side`` values in [0, 1]: images to ``image_shape="auto"``."""
+    return np.random.default_rng(seed).random((n, side * side), dtype=np.float32)
+
+
+@pytest.fixture
+def augmented_batches(monkeypatch):
+    """Shapes of the batches that ImageAugmentation transforms, in call order."""
+    from skdeepcluster._training import ImageAugmentation
+
+    shapes = []
+    call = ImageAugmentation.__call__
+
+    def spy(self, x, generator):
+        shapes.append(self.image_shape)
+        return call(self, x, generator)
+
+    monkeypatch.setattr(ImageAugmentation, "__call__", spy)
+    return shapes
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.1], ids=["DEC", "IDEC"])
+@pytest.mark.parametrize(
+    "side, params, augmented",
+    [
+        (16, {}, True),  # "auto": images of 16 x 16 or more
+        (8, {}, False),  # "auto": smaller images are not
+        (16, dict(augment=False), False),  # "auto" follows augment
+        (16, dict(image_shape=None), False),  # not images
+        (8, dict(augment_clustering=True), True),
+        (16, dict(augment_clustering=False), False),
+        (16, dict(augment_clustering=np.False_), False),
+    ],
+)
+def test_augment_clustering_decides_what_the_clustering_phase_sees(
+        side, params, augmented, gamma, augmented_batches):
+    X = _images(side)
+    # A plain pretrained autoencoder: every augmentation counted is the clustering phase's.
+    ae = AutoEncoder(**AE_TINY, augment=False).fit(X)
+    assert augmented_batches == []
+    est = dec(gamma=gamma, autoencoder=ae, max_epochs=2, tol=0.0, **params).fit(X)
+    assert bool(augmented_batches) == augmented
+    if augmented:  # every training batch of the phase, as images of X's shape
+        assert len(augmented_batches) == sum(h["train_batch_count"] for h in est.history_)
+        assert set(augmented_batches) == {(1, side, side)}
+    # The labels are those of the images themselves, as predict gives them.
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
+def test_augmented_clustering_phase_is_reproducible_and_pickles(augmented_batches):
+    import pickle
+
+    X = _images(16)
+    ae = AutoEncoder(**AE_TINY, augment=False).fit(X)
+    a = dec(autoencoder=ae, gamma=0.1, max_epochs=2, tol=0.0).fit(X)
+    b = dec(autoencoder=ae, gamma=0.1, max_epochs=2, tol=0.0).fit(X)
+    plain = dec(autoencoder=ae, gamma=0.1, max_epochs=2, tol=0.0,
+                augment_clustering=False).fit(X)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    assert not np.array_equal(a.transform(X), plain.transform(X))
+    loaded = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(loaded.predict(X), a.predict(X))
+
+
+@pytest.mark.parametrize("side, steps, expected", [(16, 10, 3), (16, 4000, 40), (8, 10, 100)])
+def test_max_epochs_auto_bounds_an_augmented_phase(side, steps, expected, monkeypatch):
+    import skdeepcluster._dec as dec_module
+
+    # 120 rows at batch size 32: 4 steps per epoch, so 10 steps are 3 epochs; 4,000
+    # steps leave the 40-epoch bound; plain (8 x 8) phases keep their 100 epochs.
+    monkeypatch.setattr(dec_module, "AUGMENTED_CLUSTERING_STEPS", steps)
+    X = _images(side)
+    ae = AutoEncoder(**AE_TINY, augment=False).fit(X)
+    est = dec(autoencoder=ae, max_epochs="auto", tol=0.0).fit(X)
+    assert est.n_iter_ == expected
