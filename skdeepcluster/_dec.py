@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import epochs_within, resolve_batch_size, resolve_image_shape
 from ._data import training_data
-from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
+from ._pretraining import AutoEncoderClusterer, _is_fitted, autoencoder_kwargs
 from ._losses import (
     kl_divergence,
     reconstruction_loss,
@@ -42,7 +42,8 @@ MAX_EPOCHS = 100
 #: augmented: its labels keep moving by more than ``tol`` (each epoch sees other copies
 #: of the images), so it usually runs its whole length, and run long it can drift (IDEC
 #: on USPS, seed 1: 0.977 after 40 epochs, 0.914 after 100). On MNIST-sized data (274
-#: steps per epoch at batch size 256) the steps cap it at 15 epochs.
+#: steps per epoch at batch size 256) the steps cap it at 15 epochs (4,110 steps: the
+#: epochs are rounded up).
 AUGMENTED_MAX_EPOCHS = 40
 AUGMENTED_CLUSTERING_STEPS = 4_000
 
@@ -138,7 +139,7 @@ class DECClusterer(AutoEncoderClusterer):
     max_epochs : int or "auto", default="auto"
         Maximum passes over the data in the clustering phase. ``"auto"``: 100; when
         the clustering phase is augmented (``augment_clustering``), 40, or fewer for
-        large data so that it takes at most 4,000 gradient steps (15 epochs on 70,000
+        large data so that it takes about 4,000 gradient steps (15 epochs on 70,000
         samples at batch size 256): an augmented phase rarely meets ``tol``, and run
         much longer it drifted away from its best labels on some seeds.
     batch_size : int or "auto", default="auto"
@@ -168,9 +169,11 @@ class DECClusterer(AutoEncoderClusterer):
         soft assignments ``q`` that the loss pulls towards it from randomly shifted,
         rotated and zoomed copies (which IDEC's decoder reconstructs), so that the
         clusters hold whatever small transformation of an image. Needs rows that are
-        images (``image_shape``, resolved on ``X``); the labels are always those of the
-        images themselves. ``"auto"``: on when ``augment`` is true and both sides of the
-        images are at least 16 pixels (on 8 x 8 images it lowered the accuracy).
+        images, of the shape the pretraining uses (``image_shape``, or that of a given
+        ``autoencoder``): ``True`` raises a ``ValueError`` otherwise. The labels are
+        always those of the images themselves. ``"auto"``: on when ``augment`` is true
+        and both sides of the images are at least 16 pixels (on 8 x 8 images it lowered
+        the accuracy).
     lr : float or "auto", default="auto"
         Learning rate of the clustering phase: 0.01 (SGD) for DEC, 0.001 (Adam) for IDEC.
     optimizer : {"auto", "sgd", "adam"}, default="auto"
@@ -402,6 +405,7 @@ class DECClusterer(AutoEncoderClusterer):
 
     def _fit(self, X, device, seed, checkpoint=None):
         init_method = self._resolved_init(X)
+        augmentation = self._clustering_augmentation(X)  # before pretraining: it may raise
         resume = None if checkpoint is None else checkpoint.resume("clustering")
         if resume is None:
             autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed,
@@ -418,9 +422,8 @@ class DECClusterer(AutoEncoderClusterer):
         batch_size = resolve_batch_size(self.batch_size, len(X))
         per_pass = len(BatchStream(data, batch_size, None))
         interval = self.update_interval or per_pass
-        augmentation = self._clustering_augmentation(X)
         max_epochs = self.max_epochs
-        if max_epochs == "auto":
+        if isinstance(max_epochs, str):  # "auto"
             max_epochs = MAX_EPOCHS if augmentation is None else epochs_within(
                 AUGMENTED_CLUSTERING_STEPS, AUGMENTED_MAX_EPOCHS, len(X), batch_size)
         n_updates = math.ceil(max_epochs * per_pass / interval)
@@ -457,12 +460,26 @@ class DECClusterer(AutoEncoderClusterer):
 
     def _clustering_augmentation(self, X):
         """The augmentation of the clustering phase on the validated training data
-        ``X`` (see ``augment_clustering``), or None."""
+        ``X`` (see ``augment_clustering``), or None.
+
+        The rows are images of the shape the pretraining uses: a given
+        ``autoencoder``'s (its ``image_shape_`` when fitted, else its ``image_shape``
+        on ``X``), or this estimator's ``image_shape`` on ``X``."""
         setting = self.augment_clustering
         if not isinstance(setting, str) and not setting:  # False
             return None
-        shape = resolve_image_shape(self.image_shape, X)
+        ae = getattr(self.autoencoder, "estimator", self.autoencoder)
+        if ae is not None and _is_fitted(ae):
+            shape = getattr(ae, "image_shape_", None)
+        else:
+            shape = resolve_image_shape(
+                getattr(self if ae is None else ae, "image_shape", None), X)
         if shape is None:
+            if not isinstance(setting, str):  # True
+                raise ValueError(
+                    "augment_clustering=True needs rows that are images, and these are "
+                    "not (image_shape, or the autoencoder's, resolved to None): pass "
+                    "image_shape=(C, H, W), or augment_clustering='auto' or False.")
             return None
         if isinstance(setting, str) and not (  # "auto"
                 self.augment and min(shape[1:]) >= AUGMENTED_CLUSTERING_MIN_SIDE):

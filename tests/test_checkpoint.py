@@ -95,10 +95,15 @@ ESTIMATORS = [
     DeepClusterClusterer(n_clusters=3, n_pseudo_clusters=6, n_init=2, image_shape=(1, 8, 8),
                          hidden_dims=(4,), latent_dim=8, max_epochs=4, batch_size=16,
                          device="cpu", random_state=0),
+    # The clustering phase on augmented images: its generator's state is checkpointed.
+    DECClusterer(n_clusters=3, n_init=2, gamma=0.1, hidden_dims=(16,), latent_dim=3,
+                 pretrain_epochs=2, max_epochs=3, batch_size=16, tol=0.0,
+                 image_shape=(1, 8, 8), augment_clustering=True, device="cpu",
+                 random_state=0),
     tiny_autoencoder(),
 ]
-IDS = [_name(e) for e in ESTIMATORS[:-3]] + ["DEC(update_interval)", "DeepCluster(images)",
-                                             "AutoEncoder"]
+IDS = [_name(e) for e in ESTIMATORS[:-4]] + ["DEC(update_interval)", "DeepCluster(images)",
+                                             "IDEC(augmented clustering)", "AutoEncoder"]
 
 
 def _result(est, X):

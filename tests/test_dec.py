@@ -428,22 +428,24 @@ def augmented_batches(monkeypatch):
 
 @pytest.mark.parametrize("gamma", [0.0, 0.1], ids=["DEC", "IDEC"])
 @pytest.mark.parametrize(
-    "side, params, augmented",
+    "side, ae_params, params, augmented",
     [
-        (16, {}, True),  # "auto": images of 16 x 16 or more
-        (8, {}, False),  # "auto": smaller images are not
-        (16, dict(augment=False), False),  # "auto" follows augment
-        (16, dict(image_shape=None), False),  # not images
-        (8, dict(augment_clustering=True), True),
-        (16, dict(augment_clustering=False), False),
-        (16, dict(augment_clustering=np.False_), False),
+        (16, {}, {}, True),  # "auto": images of 16 x 16 or more
+        (8, {}, {}, False),  # "auto": smaller images are not
+        (16, {}, dict(augment=False), False),  # "auto" follows augment
+        (16, dict(image_shape=None), {}, False),  # the pretraining's rows are not images
+        (16, dict(image_shape=None), dict(augment_clustering=False), False),
+        (8, {}, dict(augment_clustering=True), True),
+        (8, {}, dict(augment_clustering=np.True_), True),
+        (16, {}, dict(augment_clustering=False), False),
+        (16, {}, dict(augment_clustering=np.False_), False),
     ],
 )
 def test_augment_clustering_decides_what_the_clustering_phase_sees(
-        side, params, augmented, gamma, augmented_batches):
+        side, ae_params, params, augmented, gamma, augmented_batches):
     X = _images(side)
     # A plain pretrained autoencoder: every augmentation counted is the clustering phase's.
-    ae = AutoEncoder(**AE_TINY, augment=False).fit(X)
+    ae = AutoEncoder(**AE_TINY, augment=False, **ae_params).fit(X)
     assert augmented_batches == []
     est = dec(gamma=gamma, autoencoder=ae, max_epochs=2, tol=0.0, **params).fit(X)
     assert bool(augmented_batches) == augmented
@@ -452,6 +454,22 @@ def test_augment_clustering_decides_what_the_clustering_phase_sees(
         assert set(augmented_batches) == {(1, side, side)}
     # The labels are those of the images themselves, as predict gives them.
     np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
+def test_augment_clustering_follows_the_pretraining_not_the_estimators_image_shape(
+        augmented_batches):
+    X = _images(16)
+    ae = AutoEncoder(**AE_TINY, augment=False).fit(X)  # its rows are 16 x 16 images
+    dec(autoencoder=ae, image_shape=None, max_epochs=1, tol=0.0).fit(X)
+    assert set(augmented_batches) == {(1, 16, 16)}
+    augmented_batches.clear()
+    dec(image_shape=None, max_epochs=1, tol=0.0).fit(X)  # pretrains on non-images
+    assert augmented_batches == []
+
+
+def test_augment_clustering_true_on_rows_that_are_not_images(blobs):
+    with pytest.raises(ValueError, match="augment_clustering=True needs rows that are images"):
+        dec(augment_clustering=True).fit(blobs[0])
 
 
 def test_augmented_clustering_phase_is_reproducible_and_pickles(augmented_batches):
