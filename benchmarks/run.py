@@ -178,6 +178,11 @@ PRETRAINING_LOSS = {"ae_mse_kmeans": "squared_error", "ae_bce_kmeans": "binary_c
 AE_KMEANS_METHODS = ("ae_kmeans", "ae_mse_kmeans", "ae_bce_kmeans")
 
 
+def auto_on_off(value):
+    """``--mixed-precision`` and ``--augment-clustering``: "auto", or on/off as a bool."""
+    return {"on": True, "off": False}.get(value, value)
+
+
 def epochs_arg(value):
     """``--pretrain-epochs``: an int or "auto"."""
     return value if value == "auto" else int(value)
@@ -328,12 +333,10 @@ def main(argv=None):
                         "estimators)")
     p.add_argument("--pretrain-lr", default="auto", type=lambda v: v if v == "auto" else float(v))
     p.add_argument("--pretrain-optimizer", default="auto")
-    p.add_argument("--mixed-precision", default="auto",
-                   type=lambda v: {"on": True, "off": False}.get(v, v),
+    p.add_argument("--mixed-precision", default="auto", type=auto_on_off,
                    choices=["auto", True, False], metavar="{auto,on,off}",
                    help="the estimators' mixed_precision (default: auto, as they do)")
-    p.add_argument("--augment-clustering", default="auto",
-                   type=lambda v: {"on": True, "off": False}.get(v, v),
+    p.add_argument("--augment-clustering", default="auto", type=auto_on_off,
                    choices=["auto", True, False], metavar="{auto,on,off}",
                    help="DEC's and IDEC's augment_clustering (default: auto, as they do)")
     p.add_argument("--device", default="cpu")

@@ -7,9 +7,9 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import epochs_within, resolve_batch_size, resolve_image_shape
+from ._base import epochs_within, resolve_batch_size
 from ._data import training_data
-from ._pretraining import AutoEncoderClusterer, _is_fitted, autoencoder_kwargs
+from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._losses import (
     kl_divergence,
     reconstruction_loss,
@@ -404,8 +404,9 @@ class DECClusterer(AutoEncoderClusterer):
         return optimizer, lr, optimizer_kwargs
 
     def _fit(self, X, device, seed, checkpoint=None):
-        init_method = self._resolved_init(X)
-        augmentation = self._clustering_augmentation(X)  # before pretraining: it may raise
+        images = self._pretraining_images(X)
+        init_method = self._resolved_init(X, images)
+        augmentation = self._clustering_augmentation(images[0])  # may raise: before pretraining
         resume = None if checkpoint is None else checkpoint.resume("clustering")
         if resume is None:
             autoencoder, Xt, Z = self._pretrained_embedding(X, device, seed,
@@ -458,22 +459,13 @@ class DECClusterer(AutoEncoderClusterer):
             "init_": init_method,
         }
 
-    def _clustering_augmentation(self, X):
-        """The augmentation of the clustering phase on the validated training data
-        ``X`` (see ``augment_clustering``), or None.
-
-        The rows are images of the shape the pretraining uses: a given
-        ``autoencoder``'s (its ``image_shape_`` when fitted, else its ``image_shape``
-        on ``X``), or this estimator's ``image_shape`` on ``X``."""
+    def _clustering_augmentation(self, shape):
+        """The augmentation of the clustering phase (see ``augment_clustering``), or
+        None, for rows that are images of ``shape`` in the pretraining (None: not
+        images; see :meth:`_pretraining_images`)."""
         setting = self.augment_clustering
         if not isinstance(setting, str) and not setting:  # False
             return None
-        ae = getattr(self.autoencoder, "estimator", self.autoencoder)
-        if ae is not None and _is_fitted(ae):
-            shape = getattr(ae, "image_shape_", None)
-        else:
-            shape = resolve_image_shape(
-                getattr(self if ae is None else ae, "image_shape", None), X)
         if shape is None:
             if not isinstance(setting, str):  # True
                 raise ValueError(

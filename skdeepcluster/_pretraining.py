@@ -98,20 +98,28 @@ class AutoEncoderClusterer(BaseDeepClusterer):
         super()._check_fit_data(X)
         check_image_shape(self.image_shape, X.shape[1])
 
-    def _resolved_init(self, X):
-        """``init`` with ``"auto"`` resolved (see :func:`resolve_init`) for the
-        validated training data ``X`` and this fit's pretraining: augmented when the
-        autoencoder trains (or trained) with ``augment=True`` on rows that are images."""
+    def _pretraining_images(self, X):
+        """``(image_shape, augmented)`` of this fit's pretraining on the validated
+        training data ``X``: the shape of the rows as images (None: not images) and
+        whether it trains (or trained) on augmented copies of them. A fitted
+        ``autoencoder`` says what its pretraining did; otherwise the autoencoder's
+        parameters, or these, are resolved on ``X``'s values (a pass over ``X``)."""
         ae = getattr(self.autoencoder, "estimator", self.autoencoder)
         if ae is not None and _is_fitted(ae):  # what its pretraining did
-            augmented = (getattr(ae, "augment", False)
-                         and getattr(ae, "image_shape_", None) is not None)
-        else:  # pretrained in this fit, by ae's or these parameters, on X's values
-            # (getattr: an object that is not an AutoEncoder is not augmented; the
-            # pretraining rejects it with a clear error)
-            params = self if ae is None else ae
-            augmented = (getattr(params, "augment", False) and resolve_image_shape(
-                getattr(params, "image_shape", None), X) is not None)
+            shape = getattr(ae, "image_shape_", None)
+            return shape, bool(getattr(ae, "augment", False)) and shape is not None
+        # Pretrained in this fit, by ae's or these parameters (getattr: an object that
+        # is not an AutoEncoder is not images; the pretraining rejects it clearly).
+        params = self if ae is None else ae
+        shape = resolve_image_shape(getattr(params, "image_shape", None), X)
+        return shape, bool(getattr(params, "augment", False)) and shape is not None
+
+    def _resolved_init(self, X, images=None):
+        """``init`` with ``"auto"`` resolved (see :func:`resolve_init`) for the
+        validated training data ``X`` and this fit's pretraining (``images``:
+        :meth:`_pretraining_images`, computed when not given): augmented when the
+        autoencoder trains (or trained) with ``augment=True`` on rows that are images."""
+        _, augmented = images or self._pretraining_images(X)
         return resolve_init(self.init, len(X), self.n_clusters, augmented=augmented)
 
     def _initial_clustering(self, Z, seed, n_init, init):
