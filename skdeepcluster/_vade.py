@@ -213,8 +213,9 @@ class VaDEClusterer(AutoEncoderClusterer):
         (22 epochs on 70,000 samples at batch size 256; data of up to about 15,000
         samples gets its 100 epochs). Every epoch costs a pass over the encoder, the
         decoder and the mixture and one over the encoder for the labels; on large
-        data the accuracy still creeps up past 6,000 steps, by less than the seed's
-        spread, while each further epoch adds as much time as a pretraining epoch.
+        data the accuracy still creeps up past 6,000 steps, by about as much as it
+        differs between seeds, while each further epoch adds as much time as a
+        pretraining epoch.
     batch_size : int or "auto", default="auto"
         Samples per gradient step (pretraining and clustering). ``"auto"``: 256 for
         5,000 samples or more, 64 for fewer (more gradient steps per pass over small
