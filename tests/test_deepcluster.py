@@ -184,8 +184,9 @@ def test_fitted_attributes_are_consistent(X, fitted):
     Z = fitted.transform(X)
     assert Z.shape == (n, 6) and Z.dtype == np.float32
     assert fitted.pca_mean_.shape == (6,)
-    assert fitted.pca_components_.shape == (6, 6)  # pca_dim=16 capped at latent_dim
-    assert fitted.cluster_centers_.shape == (k, 6)
+    # pca_dim=16, capped at latent_dim (6) and, for the final clusters, at 2 * (k - 1).
+    assert fitted.pca_components_.shape == (4, 6)
+    assert fitted.cluster_centers_.shape == (k, 4)
     # Means of unit vectors.
     assert np.all(np.linalg.norm(fitted.cluster_centers_, axis=1) <= 1 + 1e-6)
     # predict: whitening, normalisation and the nearest final centre.
@@ -238,10 +239,22 @@ def test_pca_dim(X):
     est = dc(pca_dim=2).fit(X)
     assert est.pca_components_.shape == (2, 6) and est.cluster_centers_.shape == (3, 2)
     np.testing.assert_array_equal(est.predict(X), est.labels_)
-    # Capped at latent_dim and at n_samples - 1; None: min(256, latent_dim).
-    assert dc(pca_dim=100).fit(X).pca_components_.shape == (6, 6)
-    assert dc(pca_dim=None, latent_dim=20).fit(X).pca_components_.shape == (20, 20)
-    assert dc(n_clusters=2, n_pseudo_clusters=3).fit(X[:4]).pca_components_.shape == (3, 6)
+    # Capped at latent_dim and at n_samples - 1; None: min(256, latent_dim). (Enough
+    # clusters that the final clustering's cap, 2 * (n_clusters - 1), is not the one.)
+    assert dc(pca_dim=100, n_clusters=4).fit(X).pca_components_.shape == (6, 6)
+    assert dc(pca_dim=None, latent_dim=20, n_clusters=11).fit(X).pca_components_.shape == (
+        20, 20)
+    assert dc(n_pseudo_clusters=3).fit(X[:4]).pca_components_.shape == (3, 6)
+
+
+@pytest.mark.parametrize("n_clusters, expected", [(1, 1), (2, 2), (3, 4), (4, 6), (10, 6)])
+def test_final_clustering_keeps_two_directions_per_cluster(X, n_clusters, expected):
+    # The pseudo-labels use all pca_dim (here latent_dim = 6) whitened directions; the
+    # final clusters at most 2 * (n_clusters - 1) of them, where the class structure is.
+    est = dc(n_clusters=n_clusters, max_epochs=1).fit(X)
+    assert est.pca_components_.shape == (expected, 6)
+    assert est.cluster_centers_.shape == (n_clusters, expected)
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 
 def test_n_clusters_one(blobs):
