@@ -38,10 +38,9 @@ _CONV_CHANNELS = (32, 64, 128)
 #: per ``n_clusters - 1`` (the most directions that separate ``n_clusters`` group means).
 #: Whitening gives every kept direction unit variance, so directions beyond the classes'
 #: own are noise with the same weight as the structure; with few clusters the
-#: ``pca_dim`` of the pseudo-labelling (50 groups) is mostly such directions. On
-#: standardised breast cancer (2 clusters) and wine (3), final clusters in all 16
-#: directions gave ACC 0.64 and 0.79, in 2 and 3-6 directions 0.91 and 0.95 (3 seeds);
-#: with 10 clusters (digits, USPS, MNIST) the cap is 18 and ``pca_dim=16`` is kept.
+#: ``pca_dim`` of the pseudo-labelling (50 groups) is mostly such directions (measured on
+#: standardised breast cancer and wine: see the CHANGELOG). From 9 clusters on the cap
+#: is at least 16 and the default ``pca_dim`` is kept.
 FINAL_DIRECTIONS_PER_CLUSTER = 2
 
 
@@ -240,8 +239,8 @@ class DeepClusterClusterer(BaseDeepClusterer):
         was designed for 4096-d features and 10,000 clusters: whitening every direction
         of a small embedding gives noise as much weight as structure, and on USPS (3
         epochs) 16 dimensions reached ACC 0.81 / NMI 0.83 against 0.52 / 0.70 with all
-        128. For the same reason the final clustering into a few clusters keeps only
-        about as many directions as separate them (``n_clusters - 1``), twice that.
+        128. For the same reason the final clustering keeps at most twice as many
+        directions as can separate ``n_clusters`` groups (``n_clusters - 1``).
     augment : bool, default=True
         Random shifts, rotations and zooms of training images (conv backbone only).
     max_epochs : int, default=20
