@@ -23,7 +23,6 @@ Examples::
 """
 
 import argparse
-import ast
 import copy
 import json
 import os
@@ -37,7 +36,7 @@ from skorch.callbacks import Callback
 from sklearn.cluster import KMeans
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import DATASETS, load, scores  # noqa: E402
+from run import DATASETS, load, parse_param, scores  # noqa: E402
 
 from skdeepcluster import AutoEncoder, DECClusterer  # noqa: E402
 
@@ -87,7 +86,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, nargs="+", default=[50, 100])
     p.add_argument("--idec", action="store_true")
     p.add_argument("--param", action="append", default=[],
-                   help="NAME=VALUE for AutoEncoder (a Python literal)")
+                   help="NAME=VALUE for AutoEncoder (VALUE read as a Python literal if it is one)")
     p.add_argument("--tag", default="", help="config name recorded in each line")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None, help="JSON-lines file to append to")
@@ -101,7 +100,7 @@ def main(argv=None):
     if args.n:
         X, y = X[:args.n], y[:args.n]
     k = len(np.unique(y))
-    params = {q.split("=", 1)[0]: ast.literal_eval(q.split("=", 1)[1]) for q in args.param}
+    params = dict(parse_param(kv) for kv in args.param)
     for seed in args.seeds:
         SNAPSHOTS.clear()
         ae = AutoEncoder(max_epochs=max(args.epochs), random_state=seed,
