@@ -435,6 +435,12 @@ def test_divergence_raises_and_keeps_the_previous_model(X):
     np.testing.assert_array_equal(est.predict(X), labels)
 
 
-def test_batch_size_auto_follows_the_number_of_samples(X):
-    assert DeepClusterClusterer().batch_size == 256  # its own default is kept
-    assert dc(batch_size="auto", max_epochs=1).fit(X).net_.batch_size == 64
+def test_batch_size_auto_follows_the_number_of_samples_and_the_backbone(X):
+    assert DeepClusterClusterer().batch_size == "auto"
+    # Conv backbone: the autoencoders' rule (64 below 5,000 samples, else 256).
+    conv = dict(batch_size="auto", max_epochs=1, image_shape=(1, 8, 8), hidden_dims=(4, 8))
+    assert dc(**conv).fit(X).net_.batch_size == 64
+    assert dc(**conv).fit(np.tile(X, (17, 1))).net_.batch_size == 256
+    # MLP backbone: 256 whatever the size; an explicit value always wins.
+    assert dc(batch_size="auto", max_epochs=1, image_shape=None).fit(X).net_.batch_size == 256
+    assert dc(batch_size=16, max_epochs=1, image_shape=None).fit(X).net_.batch_size == 16
