@@ -47,7 +47,8 @@ def test_demo_quick_prints_table(capsys):
     out = capsys.readouterr().out
     rows = _table(out)
     assert "digits" in out
-    assert {"KMeans (n_init=2)", "AutoEncoder + KMeans", "DEC", "IDEC (gamma=0.1)"} <= set(rows)
+    assert {"KMeans (n_init=2)", "AutoEncoder + KMeans", "DEC", "IDEC (gamma=0.1)",
+            "DeepCluster"} <= set(rows)
     for acc, nmi, ari, seconds in rows.values():
         assert 0 <= acc <= 1 and 0 <= nmi <= 1 and -1 <= ari <= 1 and seconds >= 0
     # KMeans on digits is well above chance (0.1) even with n_init=2.
