@@ -191,8 +191,9 @@ def build_parser():
         "demo", help="compare KMeans, DEC, IDEC and DeepCluster on scikit-learn's digits",
         description="Cluster scikit-learn's digits (1,797 8x8 images scaled to [0, 1]) "
                     "with KMeans, an autoencoder + KMeans, DEC and IDEC (both starting "
-                    "from the same pretrained autoencoder) and print accuracy, NMI, ARI "
-                    "and fit time of each against the true digit labels.",
+                    "from the same pretrained autoencoder) and DeepCluster (its own conv "
+                    "net) and print accuracy, NMI, ARI and fit time of each against the "
+                    "true digit labels.",
     )
     demo.add_argument("--quick", action="store_true",
                       help="a tiny run (few epochs, small net) that finishes in seconds; "
