@@ -209,7 +209,7 @@ class DCNClusterer(AutoEncoderClusterer):
         :class:`AutoEncoder`'s ``optimizer="auto"`` (SGD for data in [0, 1] with 5,000
         samples or more, else Adam); ``"auto"`` is that optimizer's default (1.0 for
         SGD, 1e-3 for Adam). The reconstruction loss is :class:`AutoEncoder`'s
-        ``loss="auto"`` (binary cross-entropy for data in [0, 1], else squared error).
+        ``loss="auto"`` (binary cross-entropy for data in [0, 1], else Huber error).
     initial_count : int, default=100
         Initial value of the running count ``c_k`` of every centre (100 in the official
         code): a centre moves towards a new member by ``1 / c_k``, so a larger count
@@ -494,7 +494,7 @@ class DCNClusterer(AutoEncoderClusterer):
 
         ``-(mean((X - X_hat)**2) + lam / 2 * mean_i min_k ||f(x_i) - mu_k||^2)``: the
         reconstruction error averaged over samples and features (the autoencoder's loss:
-        by default the binary cross-entropy for data in [0, 1], else the squared error) plus
+        by default the binary cross-entropy for data in [0, 1], else the Huber error) plus
         ``lam / 2`` times the mean squared distance of each embedding to its nearest
         centre.
 

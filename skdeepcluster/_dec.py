@@ -184,7 +184,7 @@ class DECClusterer(AutoEncoderClusterer):
         :class:`AutoEncoder`'s ``optimizer="auto"`` (SGD for data in [0, 1] with 5,000
         samples or more, else Adam); ``"auto"`` is that optimizer's default (1.0 for
         SGD, 1e-3 for Adam). The reconstruction loss is :class:`AutoEncoder`'s
-        ``loss="auto"`` (binary cross-entropy for data in [0, 1], else squared error).
+        ``loss="auto"`` (binary cross-entropy for data in [0, 1], else Huber error).
     update_interval : int or None, default=None
         Iterations (mini-batches) between two updates of the target distribution. None
         means once per pass over the data, whatever its size (the papers used 140
@@ -503,7 +503,7 @@ class DECClusterer(AutoEncoderClusterer):
         ``-KL(P || Q)`` for DEC and ``-(MSE + gamma * KL(P || Q))`` for IDEC, with the
         target ``P`` computed from ``Q`` on ``X`` itself (IDEC's reconstruction term is
         the autoencoder's loss: by default the binary cross-entropy for data in [0, 1],
-        else the squared error).
+        else the Huber error).
 
         Parameters
         ----------

@@ -37,12 +37,30 @@ def kl_divergence(p, q):
     return torch.sum(torch.xlogy(p, p) - p * torch.log(q.clamp_min(eps))) / len(p)
 
 
+#: Residual beyond which the ``"huber"`` reconstruction loss grows linearly: one unit
+#: of the data, a standard deviation of standardised features.
+HUBER_DELTA = 1.0
+
+
+def huber_error(output, x):
+    """The squared error ``r**2`` of each residual ``r = output - x`` up to
+    :data:`HUBER_DELTA` in size, and ``2 * delta * |r| - delta**2`` beyond (twice
+    torch's ``huber_loss``: equal to the squared error where residuals are small, so
+    that weights such as IDEC's ``gamma`` keep their meaning, but linear in rare large
+    residuals, which would otherwise dominate the mean)."""
+    residual = (output - x).abs()  # promoted to x's dtype, as the squared error
+    return torch.where(residual <= HUBER_DELTA, residual.square(),
+                       (2.0 * HUBER_DELTA) * residual - HUBER_DELTA**2)
+
+
 #: Element-wise reconstruction losses of an autoencoder whose decoder outputs ``output``:
-#: the squared error of the reconstruction ``output`` itself, or the binary cross-entropy
-#: of ``x`` (values in [0, 1]) under Bernoulli logits ``output`` (the reconstruction is
-#: then ``sigmoid(output)``; computed from the logits, no ``log(0)``).
+#: the squared error or the Huber error (:func:`huber_error`) of the reconstruction
+#: ``output`` itself, or the binary cross-entropy of ``x`` (values in [0, 1]) under
+#: Bernoulli logits ``output`` (the reconstruction is then ``sigmoid(output)``; computed
+#: from the logits, no ``log(0)``).
 ELEMENTWISE_RECONSTRUCTION_LOSSES = {
     "squared_error": lambda output, x: (output - x) ** 2,
+    "huber": huber_error,
     "binary_cross_entropy": lambda output, x: F.binary_cross_entropy_with_logits(
         output, x, reduction="none"),
 }

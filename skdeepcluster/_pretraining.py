@@ -143,7 +143,7 @@ class AutoEncoderClusterer(BaseDeepClusterer):
         ``autoencoder=None`` pretrains an :class:`AutoEncoder` built from this
         estimator's parameters (``input_scale`` included), with the reconstruction loss
         ``loss`` (``"auto"``: the binary cross-entropy for data in [0, 1], else the
-        squared error); an unfitted
+        Huber error); an unfitted
         ``AutoEncoder`` is cloned and fitted; a fitted one (possibly wrapped in
         ``FrozenEstimator``) is reused as is. The object passed in is never modified.
         With ``memory``, pretraining is cached on disk. With ``checkpoint`` (this fit's),

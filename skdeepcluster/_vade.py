@@ -297,8 +297,9 @@ class VaDEClusterer(AutoEncoderClusterer):
         ``loss="squared_error"`` for a Gaussian one. An unfitted ``AutoEncoder`` is
         cloned and fitted; a fitted one (or ``sklearn.frozen.FrozenEstimator(fitted)``)
         is reused without refitting. It is never modified. A Bernoulli decoder can
-        start from either loss (a squared-error decoder's output is turned into
-        logits); a Gaussian decoder needs ``loss="squared_error"``.
+        start from any loss (the output of a squared-error or Huber decoder is turned
+        into logits); a Gaussian decoder needs ``loss="squared_error"`` or
+        ``loss="huber"``.
     memory : str, joblib.Memory or None, default=None
         Cache the pretraining on disk (as ``Pipeline(memory=...)``). The cache key
         includes the seed, so this needs a fixed ``random_state``.
@@ -493,11 +494,11 @@ class VaDEClusterer(AutoEncoderClusterer):
         if resume is None:
             autoencoder, Xt, Z = self._pretrained_embedding(
                 X, device, seed, loss=_PRETRAINING_LOSS[likelihood], checkpoint=checkpoint)
-            if likelihood == "gaussian" and autoencoder.loss != "squared_error":
+            if likelihood == "gaussian" and autoencoder.loss == "binary_cross_entropy":
                 raise ValueError(
-                    f"likelihood='gaussian' needs an autoencoder pretrained with "
-                    f"loss='squared_error', got one pretrained with "
-                    f"loss={autoencoder.loss!r}."
+                    "likelihood='gaussian' needs an autoencoder whose decoder outputs the "
+                    "reconstruction (pretrained with loss='squared_error' or "
+                    "loss='huber'), got one pretrained with loss='binary_cross_entropy'."
                 )
             init = self._initial_state(autoencoder, Xt, Z, likelihood, seed, init_method)
             # What a resumed fit (and its restart after a collapse) starts from.
@@ -596,7 +597,7 @@ class VaDEClusterer(AutoEncoderClusterer):
         if likelihood == "gaussian":
             mse = float(((X_hat - Xs) ** 2).mean())
             decoder_log_var = math.log(max(mse, torch.finfo(Xs.dtype).tiny))
-        elif autoencoder.loss == "squared_error":  # logits from the reconstruction
+        elif autoencoder.loss != "binary_cross_entropy":  # logits from the reconstruction
             logit_scale = bernoulli_logit_scale(X_hat, Xs)
         return dict(weights=weights, means=means, variances=variances,
                     encoder_log_var=encoder_log_var, logit_scale=logit_scale,

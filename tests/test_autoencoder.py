@@ -94,8 +94,18 @@ def test_auto_loss_is_cross_entropy_for_unit_interval_data_only(X):
     ae = AutoEncoder(max_epochs=1, **TINY)
     assert ae.loss == "auto"
     assert ae.fit(X).module_.loss == "binary_cross_entropy"
-    assert ae.fit(X * 2 - 0.5).module_.loss == "squared_error"
-    assert ae.fit(X * 255).module_.loss == "squared_error"
+    assert ae.fit(X * 2 - 0.5).module_.loss == "huber"
+    assert ae.fit(X * 255).module_.loss == "huber"
+
+
+def test_huber_loss_trains_and_scores_with_its_own_error(X):
+    Xs = (X - X.mean(0)) / (X.std(0) + 0.1)  # some pixels are constant
+    Xs[0, 0] = 40.0  # one value far out: linear, not squared, in the loss
+    ae = AutoEncoder(max_epochs=3, loss="huber", **TINY).fit(Xs)
+    r = np.abs(ae.inverse_transform(ae.transform(Xs)) - Xs)
+    expected = np.mean(np.where(r <= 1, r ** 2, 2 * r - 1))
+    assert ae.score(Xs) == pytest.approx(-expected, rel=1e-4)
+    assert -ae.score(Xs) < np.mean(r ** 2)
 
 
 def test_score_is_negative_mse_of_reconstructions(X, fitted):

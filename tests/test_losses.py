@@ -164,6 +164,24 @@ def test_reconstruction_squared_error_matches_numpy(a, b):
 
 
 @SETTINGS
+@given(arrays(np.float64, (5, 3), elements=coords), arrays(np.float64, (5, 3), elements=coords))
+def test_reconstruction_huber_error_matches_numpy(a, b):
+    got = float(reconstruction_loss(torch.from_numpy(a), torch.from_numpy(b), "huber"))
+    r = np.abs(a - b)
+    expected = np.mean(np.where(r <= 1.0, r ** 2, 2.0 * r - 1.0))
+    assert got == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert got <= np.mean((a - b) ** 2) + 1e-12
+
+
+def test_huber_error_gradient_is_bounded():
+    output = torch.tensor([0.5, 3.0, -100.0], dtype=torch.float64, requires_grad=True)
+    reconstruction_loss(output, torch.zeros(3, dtype=torch.float64), "huber").backward()
+    # 2r / n within the threshold, 2 sign(r) / n beyond it
+    torch.testing.assert_close(output.grad, torch.tensor([1.0, 2.0, -2.0],
+                                                         dtype=torch.float64) / 3)
+
+
+@SETTINGS
 @given(arrays(np.float64, (5, 3), elements=st.floats(-30, 30)),
        arrays(np.float64, (5, 3), elements=st.floats(0, 1)))
 def test_reconstruction_binary_cross_entropy_matches_numpy(logits, x):

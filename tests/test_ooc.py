@@ -233,15 +233,15 @@ def test_fit_on_memmap_allocates_no_copy(tmp_path):
 # -- input_scale ---------------------------------------------------------------------
 def test_auto_choices_see_the_scaled_range(pixels, tmp_path):
     ae = dict(hidden_dims=(8,), latent_dim=2, max_epochs=1, device="cpu", random_state=0)
-    assert AutoEncoder(**ae).fit(pixels).module_.loss == "squared_error"
+    assert AutoEncoder(**ae).fit(pixels).module_.loss == "huber"
     assert (AutoEncoder(**ae, input_scale=SCALE).fit(pixels).module_.loss
             == "binary_cross_entropy")
     mm = make_store("memmap", pixels, tmp_path)
     assert (AutoEncoder(**ae, input_scale=SCALE).fit(mm).module_.loss
             == "binary_cross_entropy")
-    assert AutoEncoder(**ae).fit(mm).module_.loss == "squared_error"
-    # A scale that leaves values above 1: the squared error again.
-    assert AutoEncoder(**ae, input_scale=2 / 255).fit(mm).module_.loss == "squared_error"
+    assert AutoEncoder(**ae).fit(mm).module_.loss == "huber"
+    # A scale that leaves values above 1: the Huber error again.
+    assert AutoEncoder(**ae, input_scale=2 / 255).fit(mm).module_.loss == "huber"
 
     vade = VaDEClusterer(n_clusters=3, hidden_dims=(8,), latent_dim=2, pretrain_epochs=1,
                          max_epochs=1, n_init=1, device="cpu", random_state=0)

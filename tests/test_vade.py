@@ -286,13 +286,16 @@ def test_zero_epochs_give_the_initial_mixture(blobs):
         np.testing.assert_allclose(est.means_[c], Z[est.labels_ == c].mean(0), atol=0.1)
 
 
-def test_gaussian_decoder_needs_a_squared_error_autoencoder(X):
+def test_gaussian_decoder_needs_an_autoencoder_that_outputs_the_reconstruction(X):
     ae = AutoEncoder(loss="binary_cross_entropy", **AE_TINY).fit(X)
     est = vade(likelihood="gaussian", autoencoder=ae)
     with pytest.raises(ValueError, match="likelihood='gaussian' needs an autoencoder "
-                                         "pretrained with loss='squared_error'"):
+                                         "whose decoder outputs the reconstruction"):
         est.fit(X)
     assert not hasattr(est, "labels_")
+    for loss in ("squared_error", "huber"):
+        ae = AutoEncoder(loss=loss, **AE_TINY).fit(X)
+        assert vade(likelihood="gaussian", autoencoder=ae, max_epochs=1).fit(X).n_iter_ == 1
 
 
 # -- the fitted model ---------------------------------------------------------------------

@@ -48,7 +48,8 @@ class AutoEncoderModule(nn.Module):
 
     Calling the module on a batch ``x`` returns ``(output, embedding)``: the decoder's
     output, of the shape of ``x``, and the encoder's output, of width ``latent_dim``.
-    The decoder's output is the reconstruction itself for ``loss="squared_error"``, and
+    The decoder's output is the reconstruction itself for ``loss="squared_error"`` and
+    ``loss="huber"``, and
     Bernoulli logits (the reconstruction is their sigmoid, see :meth:`decode`) for
     ``loss="binary_cross_entropy"``.
 
@@ -60,7 +61,7 @@ class AutoEncoderModule(nn.Module):
         Hidden widths of the encoder; the decoder uses them in reverse order.
     latent_dim : int, default=10
         Width of the embedding.
-    loss : {"squared_error", "binary_cross_entropy"}, default="squared_error"
+    loss : {"squared_error", "huber", "binary_cross_entropy"}, default="squared_error"
         The reconstruction loss the module is trained with (see
         :meth:`reconstruction_loss`); it decides what the decoder's output means.
 

@@ -271,7 +271,7 @@ class VaDEModule(nn.Module):
         with zero weights and the bias ``encoder_log_var`` (a scalar or one value per
         latent dimension). A Bernoulli decoder takes over the decoder of an autoencoder
         pretrained with ``loss="binary_cross_entropy"`` as it is (it outputs logits);
-        from one pretrained with the squared error, whose output is the reconstruction
+        from one pretrained with the squared or Huber error, whose output is the reconstruction
         ``x_hat``, the last layer is rescaled so that it outputs the logits
         ``logit_scale * (x_hat - 1/2)``. A Gaussian decoder starts at the log-variance
         ``decoder_log_var``. The prior is left unchanged.
@@ -319,7 +319,7 @@ class VaDEModule(nn.Module):
         self.log_var.weight.zero_()
         self.log_var.bias.copy_(clamp_log_var(torch.as_tensor(
             encoder_log_var, dtype=self.log_var.bias.dtype).expand_as(self.log_var.bias)))
-        if self.likelihood == "bernoulli" and autoencoder.loss == "squared_error":
+        if self.likelihood == "bernoulli" and autoencoder.loss != "binary_cross_entropy":
             last = self.decoder[-1]
             last.weight.mul_(logit_scale)
             last.bias.sub_(0.5).mul_(logit_scale)
