@@ -240,8 +240,8 @@ def test_bernoulli_decoder_takes_over_a_cross_entropy_decoder(X):
 @pytest.mark.parametrize("likelihood, data, loss", [
     ("auto", "X", "binary_cross_entropy"),
     ("bernoulli", "X", "binary_cross_entropy"),
-    ("gaussian", "X", "squared_error"),
-    ("auto", "blobs", "squared_error"),
+    ("gaussian", "X", "huber"),
+    ("auto", "blobs", "huber"),
 ])
 def test_pretraining_loss_matches_the_decoder(X, blobs, monkeypatch, likelihood, data, loss):
     seen = []
