@@ -8,6 +8,10 @@ every ``--config`` (a method and JSON constructor parameters) is fitted on top o
 with ``autoencoder=ae``.
 One JSON line per (seed, config) is appended to ``--out``. ``--adam-weight-decay`` is a
 probe, not a package option: it patches the pretraining optimizers' weight decay.
+``--trajectory`` records, after every epoch of the clustering phase, the accuracy of its
+current labels (DEC/IDEC: ``argmax q``; DCN: the assignments), the fraction of labels
+that changed and the epoch's seconds, as ``trajectory``: ``[[epoch, acc, change, s],
+...]`` (what a shorter ``max_epochs`` would have given, before the final assignment).
 
 Example::
 
@@ -25,6 +29,7 @@ import time
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
+from skorch.callbacks import Callback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import DATASETS, load, mean_std, scores  # noqa: E402
@@ -39,6 +44,29 @@ from skdeepcluster import (  # noqa: E402
 
 METHODS = {"dec": DECClusterer, "idec": DECClusterer, "dcn": DCNClusterer,
            "vade": VaDEClusterer}
+
+
+class Trajectory(Callback):
+    """Per epoch of a clustering phase: ``[epoch, ACC of its labels, change, seconds]``."""
+
+    def __init__(self, y):
+        self.y = y
+
+    def initialize(self):
+        self.rows = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        phase = net._run.phase  # the package's private training state: a probe
+        labels = getattr(phase, "labels", None)
+        if labels is None:
+            labels = getattr(phase, "assignments", None)
+        if labels is None:
+            return
+        record = net.history[-1]
+        self.rows.append([len(net.history),
+                          round(scores(self.y, labels.cpu().numpy())["acc"], 4),
+                          record.get("delta_label"), round(record["dur"], 2)])
 
 
 def summarize(path):
@@ -76,6 +104,8 @@ def main(argv=None):
     p.add_argument("--name", default="", help="a label for this recipe in the output")
     p.add_argument("--config", nargs=2, action="append", default=[],
                    metavar=("METHOD", "JSON"), help="repeatable")
+    p.add_argument("--trajectory", action="store_true",
+                   help="record the accuracy after every epoch of the clustering phase")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", required=True, help="JSON-lines file to append to")
     args = p.parse_args(argv)
@@ -107,12 +137,16 @@ def main(argv=None):
             params = json.loads(params)
             if method == "idec":
                 params = {"gamma": 0.1, **params}
+            trajectory = [Trajectory(y)] if args.trajectory else []
             start = time.perf_counter()
             est = METHODS[method](n_clusters=k, autoencoder=ae, random_state=seed,
-                                  **params).fit(X)
+                                  callbacks=trajectory or None, **params).fit(X)
             rec = dict(base, method=method, params=params,
                        acc=round(scores(y, est.labels_)["acc"], 4), n_iter=est.n_iter_,
                        fit=round(time.perf_counter() - start, 1))
+            if trajectory:  # the fitted net's own instance (the net may copy it)
+                rec["trajectory"] = next(cb.rows for _, cb in est.net_.callbacks_
+                                         if isinstance(cb, Trajectory))
             print(json.dumps(rec), flush=True)
             with open(args.out, "a") as f:
                 f.write(json.dumps(rec) + "\n")
