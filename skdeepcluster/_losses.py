@@ -48,9 +48,11 @@ def huber_error(output, x):
     torch's ``huber_loss``: equal to the squared error where residuals are small, so
     that weights such as IDEC's ``gamma`` keep their meaning, but linear in rare large
     residuals, which would otherwise dominate the mean)."""
-    residual = (output - x).abs()  # promoted to x's dtype, as the squared error
-    return torch.where(residual <= HUBER_DELTA, residual.square(),
-                       (2.0 * HUBER_DELTA) * residual - HUBER_DELTA**2)
+    # torch's fused kernel (one pass forward and backward), in x's dtype as the squared
+    # error is (autocast's bfloat16 outputs are promoted, not x demoted).
+    dtype = torch.promote_types(output.dtype, x.dtype)
+    return 2.0 * F.huber_loss(output.to(dtype), x.to(dtype), reduction="none",
+                              delta=HUBER_DELTA)
 
 
 #: Element-wise reconstruction losses of an autoencoder whose decoder outputs ``output``:
