@@ -492,9 +492,23 @@ def test_max_epochs_auto_bounds_an_augmented_phase(side, steps, expected, monkey
     import skdeepcluster._dec as dec_module
 
     # 120 rows at batch size 32: 4 steps per epoch, so 10 steps are 3 epochs; 4,000
-    # steps leave the 40-epoch bound; plain (8 x 8) phases keep their 100 epochs.
+    # steps leave the 40-epoch bound; plain (8 x 8) phases keep their 100 epochs
+    # (within their own, larger bound of steps).
     monkeypatch.setattr(dec_module, "AUGMENTED_CLUSTERING_STEPS", steps)
     X = _images(side)
     ae = AutoEncoder(**AE_TINY, augment=False).fit(X)
     est = dec(autoencoder=ae, max_epochs="auto", tol=0.0).fit(X)
+    assert est.n_iter_ == expected
+
+
+@pytest.mark.parametrize("steps, expected", [(10, 3), (6000, 100)])
+def test_max_epochs_auto_bounds_a_plain_phase_by_steps(steps, expected, monkeypatch):
+    import skdeepcluster._dec as dec_module
+
+    # Not augmented (8 x 8 images): 100 epochs, or fewer when the steps run out first
+    # (120 rows at batch size 32: 4 steps per epoch).
+    monkeypatch.setattr(dec_module, "CLUSTERING_STEPS", steps)
+    X = _images(8)
+    ae = AutoEncoder(**AE_TINY, augment=False).fit(X)
+    est = dec(autoencoder=ae, gamma=0.1, max_epochs="auto", tol=0.0).fit(X)
     assert est.n_iter_ == expected
