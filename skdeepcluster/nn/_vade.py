@@ -282,8 +282,8 @@ class VaDEModule(nn.Module):
             Pretrained autoencoder with the same ``n_features``, ``hidden_dims`` and
             ``latent_dim``; it is not modified.
         logit_scale : float, default=1.0
-            Scale of the Bernoulli decoder's logits made from a squared-error
-            autoencoder (ignored otherwise).
+            Scale of the Bernoulli decoder's logits made from a squared-error or
+            Huber autoencoder (ignored otherwise).
         decoder_log_var : float, default=0.0
             Initial log-variance of a Gaussian decoder (ignored for a Bernoulli one).
         encoder_log_var : float or array-like of shape (latent_dim,), default=0.0
