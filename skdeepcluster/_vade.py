@@ -46,8 +46,8 @@ CLUSTERING_STEPS = 6_000
 MAX_EPOCHS = 100
 #: The loss of the pretraining VaDE runs (``autoencoder=None``) for each likelihood: the
 #: reconstruction term of the ELBO, so that the pretrained decoder is already VaDE's;
-#: for a Gaussian decoder with linear tails beyond residuals of 1 (``"huber"``, the
-#: squared error for data in [0, 1]), which on standardised data kept rare values far
+#: for a Gaussian decoder with linear tails beyond residuals of 1 (``"huber"``; on data
+#: in [0, 1] nearly the squared error), which on standardised data kept rare values far
 #: out from dominating the pretraining.
 _PRETRAINING_LOSS = {"bernoulli": "binary_cross_entropy", "gaussian": "huber"}
 

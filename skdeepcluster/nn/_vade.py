@@ -271,8 +271,8 @@ class VaDEModule(nn.Module):
         with zero weights and the bias ``encoder_log_var`` (a scalar or one value per
         latent dimension). A Bernoulli decoder takes over the decoder of an autoencoder
         pretrained with ``loss="binary_cross_entropy"`` as it is (it outputs logits);
-        from one pretrained with the squared or Huber error, whose output is the reconstruction
-        ``x_hat``, the last layer is rescaled so that it outputs the logits
+        from one pretrained with the squared or Huber error, whose output is the
+        reconstruction ``x_hat``, the last layer is rescaled so that it outputs the logits
         ``logit_scale * (x_hat - 1/2)``. A Gaussian decoder starts at the log-variance
         ``decoder_log_var``. The prior is left unchanged.
 
