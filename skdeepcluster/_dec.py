@@ -7,7 +7,7 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import epochs_within, resolve_batch_size
+from ._base import CLUSTERING_MAX_EPOCHS, CLUSTERING_STEPS, epochs_within, resolve_batch_size
 from ._data import training_data
 from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._losses import (
@@ -37,15 +37,8 @@ from .nn import AutoEncoderModule, DECModule
 #: degrees of rotation resample a large part of every stroke, it lowered it.
 AUGMENTED_CLUSTERING_MIN_SIDE = 16
 #: Epochs and gradient steps of the ``max_epochs="auto"`` clustering phase when it is
-#: not augmented: 100 epochs, or fewer on large data (22 epochs for 70,000 samples at
-#: batch size 256). On standardised MNIST (seed 0) IDEC ran all 100 epochs with the
-#: squared-error pretraining (about 890 s); with the Huber one its labels stood at
-#: 0.8771 after 16 and 22 epochs and at 0.8773 when it met ``tol`` after 33 (DEC met it
-#: after 22): a longer phase only costs time (9 s an epoch on 2 cores).
-MAX_EPOCHS = 100
-CLUSTERING_STEPS = 6_000
-#: Epochs and gradient steps of the ``max_epochs="auto"`` clustering phase when it is
-#: augmented: its labels keep moving by more than ``tol`` (each epoch sees other copies
+#: augmented (when it is not: the shared :data:`~skdeepcluster._base.CLUSTERING_STEPS`
+#: and :data:`~skdeepcluster._base.CLUSTERING_MAX_EPOCHS`): its labels keep moving by more than ``tol`` (each epoch sees other copies
 #: of the images), so it usually runs its whole length, and run long it can drift (IDEC
 #: on USPS, seed 1: 0.977 after 40 epochs, 0.914 after 100). On MNIST-sized data (274
 #: steps per epoch at batch size 256) the steps cap it at 15 epochs (4,110 steps: the
@@ -433,11 +426,9 @@ class DECClusterer(AutoEncoderClusterer):
         interval = self.update_interval or per_pass
         max_epochs = self.max_epochs
         if isinstance(max_epochs, str):  # "auto"
-            max_epochs = (
-                epochs_within(CLUSTERING_STEPS, MAX_EPOCHS, len(X), batch_size)
-                if augmentation is None else
-                epochs_within(AUGMENTED_CLUSTERING_STEPS, AUGMENTED_MAX_EPOCHS, len(X),
-                              batch_size))
+            steps, epochs = ((CLUSTERING_STEPS, CLUSTERING_MAX_EPOCHS) if augmentation is None
+                             else (AUGMENTED_CLUSTERING_STEPS, AUGMENTED_MAX_EPOCHS))
+            max_epochs = epochs_within(steps, epochs, len(X), batch_size)
         n_updates = math.ceil(max_epochs * per_pass / interval)
         optimizer, lr, optimizer_kwargs = self._optimizer()
         net = make_net(

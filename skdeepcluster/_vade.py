@@ -14,7 +14,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import LRScheduler
 
-from ._base import check_unit_interval, epochs_within, in_unit_interval, resolve_batch_size
+from ._base import (
+    CLUSTERING_MAX_EPOCHS,
+    CLUSTERING_STEPS,
+    check_unit_interval,
+    epochs_within,
+    in_unit_interval,
+    resolve_batch_size,
+)
 from ._data import take_rows, training_data
 from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._training import (
@@ -37,13 +44,6 @@ from .nn._vade import bernoulli_logit_scale, clamp_log_var, mlp_dims
 _INIT_ROWS = 4096
 #: q(z | x) starts with this fraction of the mixture components' mean variance.
 _ENCODER_VAR_FRACTION = 0.1
-#: Gradient steps that ``max_epochs="auto"`` allows the clustering phase, in at most
-#: :data:`MAX_EPOCHS` epochs: on MNIST-sized data (274 steps per epoch at batch size 256)
-#: 22 epochs, which keeps the whole fit within about 10 minutes on 2 CPU cores.
-CLUSTERING_STEPS = 6_000
-#: Epochs of the ``"auto"`` clustering phase on data too small to reach
-#: :data:`CLUSTERING_STEPS` gradient steps sooner.
-MAX_EPOCHS = 100
 #: The loss of the pretraining VaDE runs (``autoencoder=None``) for each likelihood: the
 #: reconstruction term of the ELBO, so that the pretrained decoder is already VaDE's;
 #: for a Gaussian decoder with linear tails beyond residuals of 1 (``"huber"``; on data
@@ -498,7 +498,7 @@ class VaDEClusterer(AutoEncoderClusterer):
         if resume is None:
             autoencoder, Xt, Z = self._pretrained_embedding(
                 X, device, seed, loss=_PRETRAINING_LOSS[likelihood], checkpoint=checkpoint)
-            if likelihood == "gaussian" and autoencoder.loss == "binary_cross_entropy":
+            if likelihood == "gaussian" and autoencoder.outputs_logits:
                 raise ValueError(
                     "likelihood='gaussian' needs an autoencoder whose decoder outputs the "
                     "reconstruction (pretrained with loss='squared_error' or "
@@ -601,7 +601,7 @@ class VaDEClusterer(AutoEncoderClusterer):
         if likelihood == "gaussian":
             mse = float(((X_hat - Xs) ** 2).mean())
             decoder_log_var = math.log(max(mse, torch.finfo(Xs.dtype).tiny))
-        elif autoencoder.loss != "binary_cross_entropy":  # logits from the reconstruction
+        elif not autoencoder.outputs_logits:  # logits from the reconstruction
             logit_scale = bernoulli_logit_scale(X_hat, Xs)
         return dict(weights=weights, means=means, variances=variances,
                     encoder_log_var=encoder_log_var, logit_scale=logit_scale,
@@ -656,7 +656,7 @@ class VaDEClusterer(AutoEncoderClusterer):
     def _max_epochs(self, n_samples):
         """Epochs of the clustering phase: ``max_epochs``, with ``"auto"`` resolved."""
         if self.max_epochs == "auto":
-            return epochs_within(CLUSTERING_STEPS, MAX_EPOCHS, n_samples,
+            return epochs_within(CLUSTERING_STEPS, CLUSTERING_MAX_EPOCHS, n_samples,
                                  resolve_batch_size(self.batch_size, n_samples))
         return self.max_epochs
 

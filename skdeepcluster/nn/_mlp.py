@@ -73,6 +73,8 @@ class AutoEncoderModule(nn.Module):
         ``latent_dim -> *reversed(hidden_dims) -> n_features``.
     loss : str
         The reconstruction loss.
+    outputs_logits : bool
+        True for ``loss="binary_cross_entropy"`` (the decoder outputs logits).
 
     See Also
     --------
@@ -103,6 +105,15 @@ class AutoEncoderModule(nn.Module):
         self.decoder = MLP(dims[::-1])
         self.loss = loss
 
+    @property
+    def outputs_logits(self):
+        """Whether the decoder outputs Bernoulli logits.
+
+        True for ``loss="binary_cross_entropy"``; False for the squared and Huber errors,
+        whose decoder outputs the reconstruction itself.
+        """
+        return self.loss == "binary_cross_entropy"
+
     def decode(self, z):
         """The reconstruction from embeddings ``z``.
 
@@ -127,7 +138,7 @@ class AutoEncoderModule(nn.Module):
         True
         """
         output = self.decoder(z)
-        return torch.sigmoid(output) if self.loss == "binary_cross_entropy" else output
+        return torch.sigmoid(output) if self.outputs_logits else output
 
     def reconstruction_loss(self, output, x):
         """The module's reconstruction loss, averaged over samples and features.

@@ -319,7 +319,7 @@ class VaDEModule(nn.Module):
         self.log_var.weight.zero_()
         self.log_var.bias.copy_(clamp_log_var(torch.as_tensor(
             encoder_log_var, dtype=self.log_var.bias.dtype).expand_as(self.log_var.bias)))
-        if self.likelihood == "bernoulli" and autoencoder.loss != "binary_cross_entropy":
+        if self.likelihood == "bernoulli" and not autoencoder.outputs_logits:
             last = self.decoder[-1]
             last.weight.mul_(logit_scale)
             last.bias.sub_(0.5).mul_(logit_scale)
