@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
-from ._autoencoder import AutoEncoder
+from ._autoencoder import AutoEncoder, resolve_loss
 from ._base import SMALL_DATA, BaseDeepClusterer, check_image_shape, resolve_image_shape
 from ._data import training_data, unscaled
 from ._kmeans import AUTO_TORCH_DISTANCES, cluster, refine_with_gaussian_mixture
@@ -146,8 +146,11 @@ class AutoEncoderClusterer(BaseDeepClusterer):
         Huber error); an unfitted
         ``AutoEncoder`` is cloned and fitted; a fitted one (possibly wrapped in
         ``FrozenEstimator``) is reused as is. The object passed in is never modified.
-        With ``memory``, pretraining is cached on disk. With ``checkpoint`` (this fit's),
-        the pretraining epochs are checkpointed there and resume from it.
+        With ``memory``, pretraining is cached on disk, keyed by the autoencoder's
+        parameters: ``loss`` is resolved on ``X`` before the autoencoder is built, so
+        that DEC's ``"auto"`` and VaDE's explicit loss, the same pretraining, share one
+        cache entry. With ``checkpoint`` (this fit's), the pretraining epochs are
+        checkpointed there and resume from it.
         """
         ae = self.autoencoder
         ae = getattr(ae, "estimator", ae)  # sklearn.frozen.FrozenEstimator
@@ -155,7 +158,8 @@ class AutoEncoderClusterer(BaseDeepClusterer):
             ae = AutoEncoder(
                 hidden_dims=self.hidden_dims, latent_dim=self.latent_dim,
                 max_epochs=self.pretrain_epochs, batch_size=self.batch_size,
-                lr=self.pretrain_lr, loss=loss, mixed_precision=self.mixed_precision,
+                lr=self.pretrain_lr, loss=resolve_loss(loss, X),
+                mixed_precision=self.mixed_precision,
                 device=device, random_state=seed, verbose=self.verbose,
                 input_scale=self.input_scale, image_shape=self.image_shape,
                 augment=self.augment,

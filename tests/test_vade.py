@@ -559,3 +559,28 @@ def test_auto_max_epochs_is_what_the_fit_runs(X, monkeypatch):
     est = vade(max_epochs="auto", tol=0.0).fit(X)
     assert est.n_iter_ == len(est.history_) == 2
     assert [row["train_batch_count"] for row in est.history_] == [10, 10]
+
+
+@pytest.mark.parametrize("unit_interval", [True, False])
+def test_memory_shares_one_pretraining_with_dec(unit_interval, tmp_path, monkeypatch):
+    # DEC pretrains with loss="auto", VaDE with the loss its likelihood needs (the
+    # cross-entropy on [0, 1] data, the Huber error otherwise): the same pretraining,
+    # which one ``memory`` must run once.
+    from skdeepcluster import DECClusterer
+
+    losses = []
+    original = AutoEncoder._fit
+
+    def recording(self, *args, **kwargs):
+        losses.append(self.loss)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AutoEncoder, "_fit", recording)
+    rng = np.random.default_rng(0)
+    X = (rng.random((60, 6)) if unit_interval else rng.normal(size=(60, 6))).astype(np.float32)
+    common = dict(n_clusters=2, hidden_dims=(8,), pretrain_epochs=2, max_epochs=1,
+                  random_state=0, memory=str(tmp_path))
+    DECClusterer(**common).fit(X)
+    est = VaDEClusterer(**common).fit(X)
+    assert losses == ["binary_cross_entropy" if unit_interval else "huber"]  # one run
+    assert est.likelihood_ == ("bernoulli" if unit_interval else "gaussian")
