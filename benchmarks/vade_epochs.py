@@ -49,6 +49,7 @@ def main(argv=None):
     p.add_argument("--dataset", choices=DATASETS, default="mnist")
     p.add_argument("--data-home", default=None)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--n", type=int, default=None, help="use the first N rows only")
     p.add_argument("--max-epochs", type=int, default=37)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--cache", default=os.path.join(os.path.dirname(__file__), "cache"))
@@ -60,10 +61,12 @@ def main(argv=None):
     args.pretrain_epochs = args.pretrain_lr = args.pretrain_optimizer = "auto"
     args.mixed_precision, args.device, args.verbose = "auto", "cpu", 0
     X, y = load(args.dataset, args.data_home)
+    if args.n:
+        X, y = X[:args.n], y[:args.n]
     Xt = torch.as_tensor(X)
     for seed in args.seeds:
         ae = pretrained(X, seed, args)["ae"]
-        record = {"dataset": args.dataset, "seed": seed}
+        record = {"dataset": args.dataset, "seed": seed, **({"n": len(X)} if args.n else {})}
         start = time.perf_counter()
         est = VaDEClusterer(n_clusters=len(set(y)), autoencoder=ae, random_state=seed,
                             max_epochs=args.max_epochs,
