@@ -7,7 +7,12 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import CLUSTERING_MAX_EPOCHS, CLUSTERING_STEPS, epochs_within, resolve_batch_size
+from ._base import (
+    CLUSTERING_MAX_EPOCHS,
+    CLUSTERING_STEPS,
+    epochs_within,
+    resolve_batch_size,
+)
 from ._data import training_data
 from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
 from ._losses import (
@@ -38,11 +43,11 @@ from .nn import AutoEncoderModule, DECModule
 AUGMENTED_CLUSTERING_MIN_SIDE = 16
 #: Epochs and gradient steps of the ``max_epochs="auto"`` clustering phase when it is
 #: augmented (when it is not: the shared :data:`~skdeepcluster._base.CLUSTERING_STEPS`
-#: and :data:`~skdeepcluster._base.CLUSTERING_MAX_EPOCHS`): its labels keep moving by more than ``tol`` (each epoch sees other copies
-#: of the images), so it usually runs its whole length, and run long it can drift (IDEC
-#: on USPS, seed 1: 0.977 after 40 epochs, 0.914 after 100). On MNIST-sized data (274
-#: steps per epoch at batch size 256) the steps cap it at 15 epochs (4,110 steps: the
-#: epochs are rounded up).
+#: and :data:`~skdeepcluster._base.CLUSTERING_MAX_EPOCHS`): its labels keep moving by
+#: more than ``tol`` (each epoch sees other copies of the images), so it usually runs
+#: its whole length, and run long it can drift (IDEC on USPS, seed 1: 0.977 after 40
+#: epochs, 0.914 after 100). On MNIST-sized data (274 steps per epoch at batch size
+#: 256) the steps cap it at 15 epochs (4,110 steps: the epochs are rounded up).
 AUGMENTED_MAX_EPOCHS = 40
 AUGMENTED_CLUSTERING_STEPS = 4_000
 
@@ -426,8 +431,9 @@ class DECClusterer(AutoEncoderClusterer):
         interval = self.update_interval or per_pass
         max_epochs = self.max_epochs
         if isinstance(max_epochs, str):  # "auto"
-            steps, epochs = ((CLUSTERING_STEPS, CLUSTERING_MAX_EPOCHS) if augmentation is None
-                             else (AUGMENTED_CLUSTERING_STEPS, AUGMENTED_MAX_EPOCHS))
+            steps, epochs = (
+                (CLUSTERING_STEPS, CLUSTERING_MAX_EPOCHS) if augmentation is None
+                else (AUGMENTED_CLUSTERING_STEPS, AUGMENTED_MAX_EPOCHS))
             max_epochs = epochs_within(steps, epochs, len(X), batch_size)
         n_updates = math.ceil(max_epochs * per_pass / interval)
         optimizer, lr, optimizer_kwargs = self._optimizer()
