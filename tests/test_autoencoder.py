@@ -305,6 +305,53 @@ def test_bf16_native_reads_the_cpu():
     assert bf16_native("cpu") is expected
 
 
+class FakeLibc:
+    """Records ``mallopt`` calls instead of changing the process's allocator."""
+
+    def __init__(self):
+        self.calls = []
+
+    def mallopt(self, option, value):
+        self.calls.append((option, value))
+        return 1
+
+
+def test_keep_heap_sets_glibc_thresholds_once_at_the_first_cpu_training(X, monkeypatch):
+    from skdeepcluster import _training
+
+    for name in [n for n in __import__("os").environ if n.startswith("MALLOC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GLIBC_TUNABLES", "")
+    monkeypatch.setattr(_training, "_heap_kept", False)
+    libc = FakeLibc()
+    real = _training.keep_heap
+    monkeypatch.setattr(_training, "keep_heap", lambda device: real(device, libc=libc))
+    AutoEncoder(max_epochs=1, **TINY).fit(X)
+    AutoEncoder(max_epochs=1, **TINY).fit(X)
+    assert libc.calls == [(-3, 32 << 20), (-1, 64 << 20)]  # mmap, trim threshold; once
+
+
+@pytest.mark.parametrize("env, device", [
+    ({"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=1048576"}, "cpu"),
+    ({"MALLOC_ARENA_MAX": "2"}, "cpu"),
+    ({}, "cuda"),
+    ({}, "meta"),
+])
+def test_keep_heap_leaves_a_configured_malloc_and_other_devices_alone(env, device,
+                                                                      monkeypatch):
+    from skdeepcluster import _training
+
+    monkeypatch.setenv("GLIBC_TUNABLES", "")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(_training, "_heap_kept", False)
+    libc = FakeLibc()
+    applied = _training.keep_heap(device, libc=libc)
+    assert not applied and libc.calls == []
+    if device == "cpu":  # the user's setting, still there later: never applied
+        assert not _training.keep_heap(device, libc=libc) and libc.calls == []
+
+
 @pytest.mark.parametrize("n_features, scale, expected", [
     (64, 16.0, (1, 8, 8)),    # digits / 16: 8 x 8 images with pixels in [0, 1]
     (64, 1.0, None),          # raw digits (0-16): not in [0, 1]
