@@ -180,8 +180,8 @@ def keep_heap(device, libc=None):
     A training step on the CPU allocates and frees the same few-megabyte tensors every step
     (autocast's bfloat16 copies of the weights, activations, gradients). glibc hands blocks
     of that size back to the kernel when they are freed, so the next step takes them again
-    as fresh pages, one page fault per 4 KiB: measured at 400,000 faults in two epochs of
-    the papers' MNIST autoencoder. Once per process, at the first training on the CPU,
+    as fresh pages, one page fault per 4 KiB (``benchmarks/results/speed.md`` has the
+    measurements). Once per process, at the first training on the CPU,
     this raises glibc's mmap threshold to 32 MiB and its trim threshold to 64 MiB
     (``mallopt``), so that such blocks are reused from the heap. It is a process-wide
     setting, as ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...`` would make it; it is

@@ -5,6 +5,7 @@ in test_api.py.
 """
 
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -319,7 +320,7 @@ class FakeLibc:
 def test_keep_heap_sets_glibc_thresholds_once_at_the_first_cpu_training(X, monkeypatch):
     from skdeepcluster import _training
 
-    for name in [n for n in __import__("os").environ if n.startswith("MALLOC_")]:
+    for name in [n for n in os.environ if n.startswith("MALLOC_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("GLIBC_TUNABLES", "")
     monkeypatch.setattr(_training, "_heap_kept", False)
@@ -350,6 +351,19 @@ def test_keep_heap_leaves_a_configured_malloc_and_other_devices_alone(env, devic
     assert not applied and libc.calls == []
     if device == "cpu":  # the user's setting, still there later: never applied
         assert not _training.keep_heap(device, libc=libc) and libc.calls == []
+
+
+def test_keep_heap_does_nothing_without_glibc(monkeypatch):
+    from skdeepcluster import _training
+
+    monkeypatch.setenv("GLIBC_TUNABLES", "")
+    for name in [n for n in os.environ if n.startswith("MALLOC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(_training, "_heap_kept", False)
+    monkeypatch.setattr(_training.platform, "libc_ver", lambda: ("musl", "1.2"))
+    monkeypatch.setattr(_training.ctypes, "CDLL", lambda name: pytest.fail("loaded libc"))
+    assert _training.keep_heap("cpu") is False
+    assert _training._heap_kept  # decided once: not looked at again
 
 
 @pytest.mark.parametrize("n_features, scale, expected", [
