@@ -89,10 +89,10 @@ PRETRAIN_MAX_EPOCHS = 100
 #: DEC's and IDEC's when it is not augmented), in at most
 #: :data:`CLUSTERING_MAX_EPOCHS` epochs (VaDE's own epoch bound:
 #: :data:`~skdeepcluster._vade.VADE_MAX_EPOCHS`): 22 epochs on MNIST-sized data (274
-#: steps per epoch at batch size 256). That kept VaDE's whole MNIST fit within about 10 minutes on
-#: 2 CPU cores; on standardised MNIST (seed 0) IDEC, which had run all 100 epochs with
-#: the squared-error pretraining (about 890 s), stood at 0.8771 after 16 and 22 epochs
-#: with the Huber one and at 0.8773 when it met ``tol`` after 33.
+#: steps per epoch at batch size 256). That kept VaDE's whole MNIST fit within about 10
+#: minutes on 2 CPU cores; on standardised MNIST (seed 0) IDEC, which had run all 100
+#: epochs with the squared-error pretraining (about 890 s), stood at 0.8771 after 16 and
+#: 22 epochs with the Huber one and at 0.8773 when it met ``tol`` after 33.
 CLUSTERING_STEPS = 6_000
 
 #: Epochs of DEC's and IDEC's plain ``"auto"`` clustering phase on data too small to

@@ -169,7 +169,8 @@ _heap_kept = False
 
 
 def _user_set_malloc():
-    """Whether the environment configures glibc's allocator (then :func:`keep_heap` leaves it)."""
+    """Whether the environment configures glibc's allocator (:func:`keep_heap` then
+    leaves it alone)."""
     return ("malloc" in os.environ.get("GLIBC_TUNABLES", "")
             or any(name.startswith("MALLOC_") for name in os.environ))
 
@@ -181,9 +182,9 @@ def keep_heap(device, libc=None):
     (autocast's bfloat16 copies of the weights, activations, gradients). glibc hands blocks
     of that size back to the kernel when they are freed, so the next step takes them again
     as fresh pages, one page fault per 4 KiB (``benchmarks/results/speed.md`` has the
-    measurements). Once per process, at the first training on the CPU,
-    this raises glibc's mmap threshold to 32 MiB and its trim threshold to 64 MiB
-    (``mallopt``), so that such blocks are reused from the heap. It is a process-wide
+    measurements). Once per process, at the first training on the CPU, this raises
+    glibc's mmap threshold to 32 MiB and its trim threshold to 64 MiB (``mallopt``), so
+    that such blocks are reused from the heap. It is a process-wide
     setting, as ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...`` would make it; it is
     skipped when the environment already configures malloc (``GLIBC_TUNABLES`` naming
     malloc, or a ``MALLOC_*`` variable), on other C libraries, and on other devices.

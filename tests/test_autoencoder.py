@@ -317,16 +317,23 @@ class FakeLibc:
         return 1
 
 
-def test_keep_heap_sets_glibc_thresholds_once_at_the_first_cpu_training(X, monkeypatch):
+@pytest.fixture
+def heap_untouched(monkeypatch):
+    """The ``_training`` module as in a fresh process with no malloc settings."""
     from skdeepcluster import _training
 
     for name in [n for n in os.environ if n.startswith("MALLOC_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("GLIBC_TUNABLES", "")
     monkeypatch.setattr(_training, "_heap_kept", False)
+    return _training
+
+
+def test_keep_heap_sets_glibc_thresholds_once_at_the_first_cpu_training(
+        X, heap_untouched, monkeypatch):
     libc = FakeLibc()
-    real = _training.keep_heap
-    monkeypatch.setattr(_training, "keep_heap", lambda device: real(device, libc=libc))
+    real = heap_untouched.keep_heap
+    monkeypatch.setattr(heap_untouched, "keep_heap", lambda device: real(device, libc=libc))
     AutoEncoder(max_epochs=1, **TINY).fit(X)
     AutoEncoder(max_epochs=1, **TINY).fit(X)
     assert libc.calls == [(-3, 32 << 20), (-1, 64 << 20)]  # mmap, trim threshold; once
@@ -338,32 +345,23 @@ def test_keep_heap_sets_glibc_thresholds_once_at_the_first_cpu_training(X, monke
     ({}, "cuda"),
     ({}, "meta"),
 ])
-def test_keep_heap_leaves_a_configured_malloc_and_other_devices_alone(env, device,
-                                                                      monkeypatch):
-    from skdeepcluster import _training
-
-    monkeypatch.setenv("GLIBC_TUNABLES", "")
+def test_keep_heap_leaves_a_configured_malloc_and_other_devices_alone(
+        env, device, heap_untouched, monkeypatch):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(_training, "_heap_kept", False)
     libc = FakeLibc()
-    applied = _training.keep_heap(device, libc=libc)
+    applied = heap_untouched.keep_heap(device, libc=libc)
     assert not applied and libc.calls == []
     if device == "cpu":  # the user's setting, still there later: never applied
-        assert not _training.keep_heap(device, libc=libc) and libc.calls == []
+        assert not heap_untouched.keep_heap(device, libc=libc) and libc.calls == []
 
 
-def test_keep_heap_does_nothing_without_glibc(monkeypatch):
-    from skdeepcluster import _training
-
-    monkeypatch.setenv("GLIBC_TUNABLES", "")
-    for name in [n for n in os.environ if n.startswith("MALLOC_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(_training, "_heap_kept", False)
-    monkeypatch.setattr(_training.platform, "libc_ver", lambda: ("musl", "1.2"))
-    monkeypatch.setattr(_training.ctypes, "CDLL", lambda name: pytest.fail("loaded libc"))
-    assert _training.keep_heap("cpu") is False
-    assert _training._heap_kept  # decided once: not looked at again
+def test_keep_heap_does_nothing_without_glibc(heap_untouched, monkeypatch):
+    monkeypatch.setattr(heap_untouched.platform, "libc_ver", lambda: ("musl", "1.2"))
+    monkeypatch.setattr(heap_untouched.ctypes, "CDLL",
+                        lambda name: pytest.fail("loaded libc"))
+    assert heap_untouched.keep_heap("cpu") is False
+    assert heap_untouched._heap_kept  # decided once: not looked at again
 
 
 @pytest.mark.parametrize("n_features, scale, expected", [
