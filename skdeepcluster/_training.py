@@ -29,7 +29,7 @@ from ._data import ArraySource
 from ._distributed import (gather_rows, process_device, row_share, shard_batches,
                            synchronize, world, world_size)
 from ._progress import current as current_progress
-from .nn import random_affine
+from .nn import feature_noise, random_affine
 
 #: Optimisers by name: ``(class, keyword arguments)``; SGD always uses momentum 0.9.
 OPTIMIZERS = {
@@ -681,6 +681,17 @@ class ImageAugmentation:
 
     def __call__(self, x, generator):
         return random_affine(x, self.image_shape, generator)
+
+
+class FeatureNoise:
+    """Picklable ``(x, generator) -> feature_noise(x, generator, scale)``: the
+    :attr:`DeepNet.augment` of rows that are not images."""
+
+    def __init__(self, scale):
+        self.scale = float(scale)
+
+    def __call__(self, x, generator):
+        return feature_noise(x, generator, self.scale)
 
 
 class ClusteringPhase:

@@ -18,7 +18,8 @@ from sklearn.datasets import load_digits, make_blobs
 from skdeepcluster import DeepClusterClusterer
 from skdeepcluster._deepcluster import _DeepClusterNet, uniform_label_indices
 from skdeepcluster._kmeans import kmeans_torch, pca_whitening, whiten_normalize
-from skdeepcluster.nn import ConvBackbone, PseudoLabelClassifier, random_affine
+from skdeepcluster._training import FeatureNoise, ImageAugmentation
+from skdeepcluster.nn import ConvBackbone, PseudoLabelClassifier, feature_noise, random_affine
 from skdeepcluster.nn._convnet import affine_sampling_grid
 
 from _instances import assert_valid_labels
@@ -58,7 +59,8 @@ def test_auto_image_shape_picks_the_backbone(X, scale, expected):
     assert est.image_shape == "auto" and est.image_shape_ == expected
     backbone = ConvBackbone if expected else MLPBackbone
     assert isinstance(est.net_.module_.features, backbone)
-    assert (est.net_.augment is None) is (expected is None)
+    augmentation = ImageAugmentation if expected else FeatureNoise
+    assert type(est.net_.augment) is augmentation
 
 
 def _processed(est, X):
@@ -131,6 +133,21 @@ def test_random_affine():
     b = random_affine(x, (2, 5, 7), torch.Generator().manual_seed(1))
     assert a.shape == x.shape and a.dtype == x.dtype and torch.equal(a, b)
     assert not torch.allclose(a, x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_feature_noise_follows_each_features_spread(dtype):
+    g = torch.Generator().manual_seed(0)
+    # Columns with standard deviations 1, 100 and 0 (constant).
+    x = torch.stack([torch.randn(4000, generator=g), 100 * torch.randn(4000, generator=g),
+                     torch.full((4000,), 7.0)], 1).to(dtype)
+    a = feature_noise(x, torch.Generator().manual_seed(1), scale=0.5)
+    b = feature_noise(x, torch.Generator().manual_seed(1), scale=0.5)
+    assert a.dtype == dtype and a.shape == x.shape and torch.equal(a, b)
+    noise_std = (a - x).std(dim=0)
+    np.testing.assert_allclose(noise_std[:2].numpy(), [0.5, 50.0], rtol=0.05)
+    assert torch.equal(a[:, 2], x[:, 2])
+    assert torch.equal(feature_noise(x, torch.Generator().manual_seed(1), scale=0.0), x)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -301,9 +318,12 @@ def test_conv_backbone_on_digit_images(X, augment):
     assert (est.net_.augment is not None) == augment
 
 
-def test_augmentation_changes_training_not_inference(X):
-    a = dc(image_shape=(1, 8, 8), hidden_dims=(4,), augment=True).fit(X)
-    b = dc(image_shape=(1, 8, 8), hidden_dims=(4,), augment=False).fit(X)
+@pytest.mark.parametrize("backbone", [dict(image_shape=(1, 8, 8), hidden_dims=(4,)),
+                                      dict(image_shape=None)])
+def test_augmentation_changes_training_not_inference(X, backbone):
+    a = dc(**backbone, augment=True).fit(X)
+    b = dc(**backbone, augment=False).fit(X)
+    assert b.net_.augment is None
     assert not np.allclose(a.transform(X), b.transform(X))
     # Inference is deterministic (no augmentation in eval mode).
     np.testing.assert_array_equal(a.transform(X), a.transform(X))

@@ -2,8 +2,10 @@
 
 from ._mlp import MLP, AutoEncoderModule
 from ._heads import DECModule
-from ._convnet import ConvBackbone, MLPBackbone, PseudoLabelClassifier, random_affine
+from ._convnet import (ConvBackbone, MLPBackbone, PseudoLabelClassifier, feature_noise,
+                       random_affine)
 from ._vade import GMMPrior, VaDEModule
 
 __all__ = ["MLP", "AutoEncoderModule", "DECModule", "ConvBackbone", "MLPBackbone",
-           "PseudoLabelClassifier", "random_affine", "GMMPrior", "VaDEModule"]
+           "PseudoLabelClassifier", "random_affine", "feature_noise", "GMMPrior",
+           "VaDEModule"]

@@ -274,6 +274,49 @@ def random_affine(x, image_shape, generator, max_shift=0.1, max_rotation=10.0,
     return out.reshape(n, -1)
 
 
+def feature_noise(x, generator, scale=1.0):
+    """Additive Gaussian noise on the features of a batch, scaled to each one's spread.
+
+    Every value of feature ``j`` gets independent noise of standard deviation ``scale``
+    times the standard deviation of feature ``j`` within the batch ``x``. Relative to
+    each feature's own spread, so it means the same for standardised data, raw
+    measurements in any unit or values in [0, 1], and it needs no pass over the data;
+    constant features get none. The augmentation of rows that are not images
+    (DeepCluster's MLP backbone), for which shifts and rotations have no meaning.
+
+    Parameters
+    ----------
+    x : tensor of shape (n, n_features)
+        A batch of rows.
+    generator : torch.Generator
+        Source of randomness (on the CPU).
+    scale : float, default=1.0
+        Standard deviation of the noise, in standard deviations of each feature.
+
+    Returns
+    -------
+    tensor of shape (n, n_features)
+        The noisy rows, in the dtype and on the device of ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.nn import feature_noise
+    >>> x = torch.stack([torch.arange(4.0), torch.full((4,), 5.0)], 1)
+    >>> out = feature_noise(x, torch.Generator().manual_seed(0))
+    >>> tuple(out.shape), out.dtype
+    ((4, 2), torch.float32)
+
+    The constant second feature is left as it is:
+
+    >>> bool(torch.equal(out[:, 1], x[:, 1]))
+    True
+    """
+    spread = x.std(dim=0, correction=0, keepdim=True)
+    noise = torch.randn(x.shape, generator=generator, dtype=torch.float32)
+    return x + scale * spread * noise.to(device=x.device, dtype=x.dtype)
+
+
 def affine_sampling_grid(theta, size):
     """``F.affine_grid(theta, (n, C, H, W), align_corners=False)``, computed directly.
 
