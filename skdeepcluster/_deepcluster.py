@@ -219,7 +219,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
     With ``image_shape=(C, H, W)`` the rows of ``X`` are flattened images (row-major, as
     ``numpy.reshape``) and the backbone is a small conv net, trained on lightly augmented
     images (random shifts, rotations and zooms) when ``augment=True``; otherwise the
-    backbone is an MLP, trained on rows with Gaussian noise added.
+    backbone is an MLP, trained on rows with Gaussian noise added when ``augment=True``.
 
     Parameters
     ----------

@@ -85,8 +85,8 @@ def _name(est):
 
 
 #: Every estimator, plus DEC with a target update in the middle of a pass over the data
-#: (the batch stream's position is saved mid-permutation) and DeepCluster on images
-#: (augmentation draws from a generator of its own).
+#: (the batch stream's position is saved mid-permutation) and DeepCluster on images and on
+#: rows (augmentation draws from a generator of its own).
 ESTIMATORS = [
     *tiny_clusterers(),
     DECClusterer(n_clusters=3, n_init=2, update_interval=3, hidden_dims=(16,), latent_dim=3,
@@ -95,6 +95,10 @@ ESTIMATORS = [
     DeepClusterClusterer(n_clusters=3, n_pseudo_clusters=6, n_init=2, image_shape=(1, 8, 8),
                          hidden_dims=(4,), latent_dim=8, max_epochs=4, batch_size=16,
                          device="cpu", random_state=0),
+    # DeepCluster's MLP backbone: the noise added to its rows draws from that generator.
+    DeepClusterClusterer(n_clusters=3, n_pseudo_clusters=6, n_init=2, image_shape=None,
+                         hidden_dims=(16,), latent_dim=8, max_epochs=4, batch_size=16,
+                         device="cpu", random_state=0),
     # The clustering phase on augmented images: its generator's state is checkpointed.
     DECClusterer(n_clusters=3, n_init=2, gamma=0.1, hidden_dims=(16,), latent_dim=3,
                  pretrain_epochs=2, max_epochs=3, batch_size=16, tol=0.0,
@@ -102,7 +106,8 @@ ESTIMATORS = [
                  random_state=0),
     tiny_autoencoder(),
 ]
-IDS = [_name(e) for e in ESTIMATORS[:-4]] + ["DEC(update_interval)", "DeepCluster(images)",
+IDS = [_name(e) for e in ESTIMATORS[:-5]] + ["DEC(update_interval)", "DeepCluster(images)",
+                                             "DeepCluster(noisy rows)",
                                              "IDEC(augmented clustering)", "AutoEncoder"]
 
 

@@ -148,6 +148,8 @@ def test_feature_noise_follows_each_features_spread(dtype):
     np.testing.assert_allclose(noise_std[:2].numpy(), [0.5, 50.0], rtol=0.05)
     assert torch.equal(a[:, 2], x[:, 2])
     assert torch.equal(feature_noise(x, torch.Generator().manual_seed(1), scale=0.0), x)
+    with pytest.raises(ValueError, match="2-d batch"):
+        feature_noise(x[:, 0], torch.Generator())
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -372,8 +374,10 @@ def test_other_image_layouts(X):
 
 
 # -- seeds, dtypes, display (the shared API is in test_api.py) ----------------------------
-def test_same_seed_is_reproducible_and_other_seeds_differ(X):
-    kw = dict(image_shape=(1, 8, 8), hidden_dims=(4,), max_epochs=2)
+@pytest.mark.parametrize("backbone", [dict(image_shape=(1, 8, 8), hidden_dims=(4,)),
+                                      dict(image_shape=None)])
+def test_same_seed_is_reproducible_and_other_seeds_differ(X, backbone):
+    kw = dict(**backbone, max_epochs=2)
     a, b = dc(random_state=3, **kw).fit(X), dc(random_state=3, **kw).fit(X)
     np.testing.assert_array_equal(a.labels_, b.labels_)
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
@@ -383,14 +387,15 @@ def test_same_seed_is_reproducible_and_other_seeds_differ(X):
     assert_valid_labels(dc(random_state=None, max_epochs=1).fit(X).labels_, 3, len(X))
 
 
+@pytest.mark.parametrize("image_shape", [(1, 8, 8), None])
 @pytest.mark.parametrize("random_state", [None, 7])
-def test_fit_does_not_touch_global_rng_state(X, random_state):
+def test_fit_does_not_touch_global_rng_state(X, random_state, image_shape):
     np.random.seed(123)
     random.seed(123)
     torch.manual_seed(123)
     np_state, py_state = np.random.get_state(), random.getstate()
     torch_state = torch.get_rng_state()
-    dc(random_state=random_state, image_shape=(1, 8, 8), hidden_dims=(4,), max_epochs=2).fit(X)
+    dc(random_state=random_state, image_shape=image_shape, hidden_dims=(4,), max_epochs=2).fit(X)
     after = np.random.get_state()
     assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1])
     assert random.getstate() == py_state

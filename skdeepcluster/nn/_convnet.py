@@ -1,4 +1,5 @@
-"""Backbones trained from scratch by pseudo-labels (DeepCluster), and image augmentation.
+"""Backbones trained from scratch by pseudo-labels (DeepCluster), and their augmentations
+(of images, and of rows that are not images).
 
 Plain torch only: torchvision is not a dependency. Images arrive as flattened rows
 (``n_samples, C * H * W``, row-major as ``numpy.reshape``); the conv backbone and the
@@ -281,7 +282,8 @@ def feature_noise(x, generator, scale=1.0):
     times the standard deviation of feature ``j`` within the batch ``x``. Relative to
     each feature's own spread, so it means the same for standardised data, raw
     measurements in any unit or values in [0, 1], and it needs no pass over the data;
-    constant features get none. The augmentation of rows that are not images
+    features constant within the batch get none. A batch of a few rows measures the
+    spread roughly (one row: no noise). The augmentation of rows that are not images
     (DeepCluster's MLP backbone), for which shifts and rotations have no meaning.
 
     Parameters
@@ -312,7 +314,9 @@ def feature_noise(x, generator, scale=1.0):
     >>> bool(torch.equal(out[:, 1], x[:, 1]))
     True
     """
-    spread = x.std(dim=0, correction=0, keepdim=True)
+    if x.ndim != 2:
+        raise ValueError(f"feature_noise needs a 2-d batch of rows, got shape {tuple(x.shape)}.")
+    spread = x.detach().std(dim=0, correction=0, keepdim=True)
     noise = torch.randn(x.shape, generator=generator, dtype=torch.float32)
     return x + scale * spread * noise.to(device=x.device, dtype=x.dtype)
 
