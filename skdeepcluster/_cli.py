@@ -241,13 +241,19 @@ def build_parser():
                           f"(default: {_method_defaults('latent_dim')})")
     fit.add_argument("--batch-size", type=_positive_int, metavar="B",
                      help="samples per gradient step (default: auto: 256 for 5,000 rows or "
-                          "more, 64 for fewer; deepcluster 256)")
+                          "more, 64 for fewer; deepcluster on rows that are not images "
+                          "256)")
     fit.add_argument("--image-shape", type=_image_shape, metavar="C,H,W",
                      help="the rows are flattened images of this shape (channels, "
                           "height, width; e.g. 1,28,28 for MNIST): pretrain the "
                           "autoencoder on augmented images; deepcluster trains a conv net "
                           "on them (default: auto: single-channel square images for rows "
                           "of s*s values, s >= 8, all in [0, 1]; other data is not images)")
+    fit.add_argument("--no-augment", dest="augment", action="store_false", default=None,
+                     help="train on the rows as they are: no random shifts, rotations and "
+                          "zooms of images (the autoencoder's pretraining, deepcluster's "
+                          "conv net), no noise on deepcluster's rows that are not images "
+                          "(default: augment)")
     n_pseudo = _estimator_class("deepcluster")().n_pseudo_clusters
     fit.add_argument("--n-pseudo-clusters", type=_positive_int, metavar="K",
                      help="deepcluster only: clusters of the pseudo-labels during training "
@@ -447,7 +453,7 @@ def build_estimator(args, n_features):
     options = {"max_epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs,
                "hidden_dims": args.hidden_dims, "latent_dim": args.latent_dim,
                "batch_size": args.batch_size, "image_shape": args.image_shape,
-               "n_pseudo_clusters": args.n_pseudo_clusters}
+               "n_pseudo_clusters": args.n_pseudo_clusters, "augment": args.augment}
     return _estimator_class(method)(
         n_clusters=args.n_clusters, mixed_precision=args.mixed_precision,
         device=args.device, random_state=args.random_state, verbose=args.verbose,

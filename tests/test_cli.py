@@ -263,6 +263,10 @@ def test_build_estimator_passes_the_options(method, cls, extra):
         assert params["pretrain_epochs"] == defaults["pretrain_epochs"]
     # --mixed-precision defaults to the estimators' "auto"
     assert _cli.build_estimator(_parse(["--method", method]), 8).mixed_precision == "auto"
+    # augmentation: the estimator's default (on) unless --no-augment
+    assert params["augment"] is True
+    assert _cli.build_estimator(_parse(["--method", method, "--no-augment"]),
+                                8).augment is False
 
 
 def test_build_estimator_deepcluster_options():
