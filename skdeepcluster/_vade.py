@@ -97,6 +97,22 @@ def _partition_moments(Z, labels, n_clusters, reg_covar=1e-6):
     return weights / weights.sum(), means, variances + reg_covar
 
 
+def _kmeans_moments(Z, labels, n_clusters, reg_covar=1e-6):
+    """The k-means model of the clusters ``labels`` of ``Z``, as a Gaussian mixture.
+
+    Equal weights, the clusters' means (as :func:`_partition_moments`) and one spherical
+    variance shared by every component: the within-cluster variance of
+    :func:`_partition_moments`, averaged over the clusters (weighted by their sizes) and
+    the dimensions. Such a mixture's most probable component of a point is its nearest
+    mean, so the start assigns points as k-means does; the clustering phase then learns
+    each component's weight and diagonal variance.
+    """
+    _, means, variances = _partition_moments(Z, labels, n_clusters, reg_covar)
+    counts = np.bincount(labels, minlength=n_clusters)
+    pooled = float(((variances * counts[:, None]).sum(0) / counts.sum()).mean())
+    return np.full(n_clusters, 1.0 / n_clusters), means, np.full_like(variances, pooled)
+
+
 class _VaDENet(DeepNet):
     """The negative ELBO of a batch (one reparameterised sample of ``z`` per point)."""
 
@@ -279,7 +295,8 @@ class VaDEClusterer(AutoEncoderClusterer):
         Number of k-means runs on the pretrained embedding (the best by inertia is
         kept): many, because a single run on an embedding often ends in a local optimum
         that splits one class and merges two, and on a 10-d embedding 100 runs cost
-        seconds even for 70,000 rows. The initial mixture is fitted to its clusters.
+        seconds even for 70,000 rows. The initial mixture is fitted to its clusters
+        (see ``init``).
     kmeans_backend : {"auto", "sklearn", "torch", "faiss"}, default="auto"
         The k-means that clusters the pretrained embedding.
         ``"sklearn"``: :class:`sklearn.cluster.KMeans`. ``"torch"``: the package's
@@ -306,6 +323,16 @@ class VaDEClusterer(AutoEncoderClusterer):
         over every row and cluster is slow); and always ``"kmeans"`` after an augmented
         pretraining (``augment=True`` on image rows), whose classes are compact enough
         for k-means and where the mixture made the start unstable.
+
+        The prior's initial mixture has a component per cluster at the cluster's mean.
+        After an augmented pretraining each component also takes its cluster's weight
+        and diagonal variances. Otherwise it starts as the k-means model, with equal
+        weights and one spherical variance shared by every component (the pooled
+        within-cluster variance), so that the first assignments are the nearest means;
+        the clustering phase then learns each component's weight and variances. On
+        such embeddings (standardised or tabular data) the clusters' own weights and
+        variances had reassigned many points before training began, and VaDE ended
+        lower.
     autoencoder : AutoEncoder or None, default=None
         Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
         ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``, with
@@ -505,7 +532,8 @@ class VaDEClusterer(AutoEncoderClusterer):
 
     def _fit(self, X, device, seed, checkpoint=None):
         likelihood = self._resolve_likelihood(X)
-        init_method = self._resolved_init(X)
+        images = self._pretraining_images(X)
+        init_method = self._resolved_init(X, images)
         resume = None if checkpoint is None else checkpoint.resume("clustering")
         if resume is None:
             autoencoder, Xt, Z = self._pretrained_embedding(
@@ -516,7 +544,8 @@ class VaDEClusterer(AutoEncoderClusterer):
                     "reconstruction (pretrained with loss='squared_error' or "
                     "loss='huber'), got one pretrained with loss='binary_cross_entropy'."
                 )
-            init = self._initial_state(autoencoder, Xt, Z, likelihood, seed, init_method)
+            init = self._initial_state(autoencoder, Xt, Z, likelihood, seed, init_method,
+                                       augmented=images[1])
             # What a resumed fit (and its restart after a collapse) starts from.
             start = {"autoencoder": autoencoder_kwargs(autoencoder),
                      "autoencoder_state": autoencoder.state_dict(), "init": init}
@@ -590,15 +619,23 @@ class VaDEClusterer(AutoEncoderClusterer):
             "init_": init_method,
         }
 
-    def _initial_state(self, autoencoder, Xt, Z, likelihood, seed, init):
+    def _initial_state(self, autoencoder, Xt, Z, likelihood, seed, init, augmented):
         """Everything the clustering phase starts from, computed once (for a restart too).
 
-        ``Z`` is the pretrained embedding of ``Xt``; ``init`` is the resolved ``init``.
+        ``Z`` is the pretrained embedding of ``Xt``; ``init`` is the resolved ``init``;
+        ``augmented``: whether the pretraining trained on augmented images.
         """
-        # The initial mixture is a Gaussian per k-means cluster of the embedding (n_init
-        # restarts, as DEC and DCN start). Not EM: from this start EM drifted to mixtures
-        # that split one class and merged two (see the class docstring).
-        weights, means, variances = _partition_moments(
+        # The initial mixture is a Gaussian per cluster of the initial clustering of the
+        # embedding (n_init k-means restarts, as DEC and DCN start). Not EM: from this
+        # start EM drifted to mixtures that split one class and merged two (see the
+        # class docstring). After an augmented pretraining each cluster keeps its own
+        # weight and diagonal variances; otherwise the mixture starts as the k-means
+        # model (equal weights, one shared spherical variance), whose assignments are
+        # the nearest means: on embeddings of data that are not augmented images the
+        # clusters' own weights and variances moved many points to the wrong component
+        # before training began (see the class docstring).
+        moments = _partition_moments if augmented else _kmeans_moments
+        weights, means, variances = moments(
             to_numpy(Z).astype(np.float64),
             self._initial_clustering(Z, seed, self.n_init, init)[1], self.n_clusters)
         # q(z | x) starts ten times narrower than the mixture components on average, so

@@ -273,9 +273,50 @@ def test_partition_moments_are_an_m_step_of_hard_assignments():
     np.testing.assert_allclose(variances[2:], [Z.var(0) + 1e-6] * 2)
 
 
+def test_kmeans_moments_assign_as_kmeans():
+    from skdeepcluster._vade import _kmeans_moments, _partition_moments
+
+    rng = np.random.RandomState(0)
+    # Clusters of very different sizes and spreads, where the clusters' own weights and
+    # variances would take points from the nearest mean.
+    Z = np.concatenate([rng.randn(200, 2) * 3, rng.randn(20, 2) * 0.3 + [2.5, 0]])
+    labels = ((Z[:, None] - [[0.0, 0.0], [2.5, 0.0]]) ** 2).sum(-1).argmin(1)
+    weights, means, variances = _kmeans_moments(Z, labels, 2)
+    _, own_means, own_variances = _partition_moments(Z, labels, 2)
+    np.testing.assert_allclose(weights, [0.5, 0.5])
+    np.testing.assert_allclose(means, own_means)
+    counts = np.bincount(labels)
+    pooled = ((own_variances * counts[:, None]).sum(0) / counts.sum()).mean()
+    np.testing.assert_allclose(variances, np.full((2, 2), pooled))
+
+    def assign(w, m, v):
+        return gmm_log_joint(torch.as_tensor(Z), torch.log(torch.as_tensor(w)),
+                             torch.as_tensor(m), torch.log(torch.as_tensor(v))).argmax(1)
+
+    nearest = ((Z[:, None] - means) ** 2).sum(-1).argmin(1)
+    np.testing.assert_array_equal(assign(weights, means, variances).numpy(), nearest)
+    own = _partition_moments(Z, labels, 2)
+    assert (assign(*own).numpy() != nearest).sum() > 0  # the start it replaces
+
+
+def test_initial_mixture_is_the_kmeans_model_unless_pretrained_on_augmented_images(X):
+    # Digits as 8 x 8 images: pretrained on augmented copies, each component starts
+    # with its cluster's weight and variances; without augmentation, as the k-means
+    # model (equal weights, one spherical variance: the nearest mean is the most
+    # probable component).
+    augmented = vade(max_epochs=0).fit(X)
+    assert np.ptp(augmented.weights_) > 1e-3 and np.ptp(augmented.covariances_) > 1e-3
+    plain = vade(max_epochs=0, augment=False).fit(X)
+    np.testing.assert_allclose(plain.weights_, 1 / 3, rtol=1e-5)
+    np.testing.assert_allclose(plain.covariances_, plain.covariances_[0, 0], rtol=1e-5)
+    Z = plain.transform(X)
+    nearest = ((Z[:, None] - plain.means_) ** 2).sum(-1).argmin(1)
+    np.testing.assert_array_equal(plain.labels_, nearest)
+
+
 def test_zero_epochs_give_the_initial_mixture(blobs):
-    # Zero VaDE epochs: the labels are those of the initial mixture (EM from the
-    # k-means partition of the pretrained embedding), which on separated blobs are the
+    # Zero VaDE epochs: the labels are those of the initial mixture (the k-means model
+    # of the pretrained embedding's clusters), which on separated blobs are the
     # blobs, and its parameters are what the fitted attributes report.
     X, y = blobs
     est = vade(max_epochs=0, pretrain_epochs=30).fit(X)
