@@ -251,9 +251,10 @@ def build_parser():
                           "of s*s values, s >= 8, all in [0, 1]; other data is not images)")
     fit.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                      help="train on the rows as they are: no random shifts, rotations and "
-                          "zooms of images (the autoencoder's pretraining, deepcluster's "
-                          "conv net), no noise on deepcluster's rows that are not images "
-                          "(default: augment)")
+                          "zooms of images (the autoencoder's pretraining, dec/idec's "
+                          "clustering phase on images of 16 x 16 pixels or more, "
+                          "deepcluster's conv net), no noise on deepcluster's rows that are "
+                          "not images (default: augment)")
     n_pseudo = _estimator_class("deepcluster")().n_pseudo_clusters
     fit.add_argument("--n-pseudo-clusters", type=_positive_int, metavar="K",
                      help="deepcluster only: clusters of the pseudo-labels during training "

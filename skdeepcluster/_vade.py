@@ -105,12 +105,16 @@ def _kmeans_moments(Z, labels, n_clusters, reg_covar=1e-6):
     :func:`_partition_moments`, averaged over the clusters (weighted by their sizes) and
     the dimensions. Such a mixture's most probable component of a point is its nearest
     mean, so the start assigns points as k-means does; the clustering phase then learns
-    each component's weight and diagonal variance.
+    each component's weight and diagonal variance. An empty cluster (possible when the
+    labels come from a Gaussian mixture) keeps the tiny weight that
+    :func:`_partition_moments` gives it, so that it does not take the points near the
+    overall mean.
     """
     _, means, variances = _partition_moments(Z, labels, n_clusters, reg_covar)
     counts = np.bincount(labels, minlength=n_clusters)
     pooled = float(((variances * counts[:, None]).sum(0) / counts.sum()).mean())
-    return np.full(n_clusters, 1.0 / n_clusters), means, np.full_like(variances, pooled)
+    weights = np.where(counts > 0, 1.0, 1e-3)
+    return weights / weights.sum(), means, np.full_like(variances, pooled)
 
 
 class _VaDENet(DeepNet):
@@ -314,8 +318,8 @@ class VaDEClusterer(AutoEncoderClusterer):
         (``n_init`` runs with ``kmeans_backend``). ``"gmm"``: that k-means, then a
         Gaussian mixture with full covariances fitted by EM from its centres
         (:class:`sklearn.mixture.GaussianMixture`, on a random 100,000 rows of larger
-        data); the clustering phase starts from the
-        mixture's means and most probable components. Clusters in an embedding are
+        data); the clustering phase starts from the clusters of the mixture's most
+        probable components (see below for the prior's initial mixture). Clusters in an embedding are
         rarely spheres of one size, as k-means assumes: it tends to split a wide class
         and merge two narrow ones, which the mixture can undo. ``"auto"``: ``"gmm"``
         for 5,000 samples or more while ``n_samples * n_clusters`` is at most 10**8,
@@ -330,9 +334,10 @@ class VaDEClusterer(AutoEncoderClusterer):
         weights and one spherical variance shared by every component (the pooled
         within-cluster variance), so that the first assignments are the nearest means;
         the clustering phase then learns each component's weight and variances. On
-        such embeddings (standardised or tabular data) the clusters' own weights and
-        variances had reassigned many points before training began, and VaDE ended
-        lower.
+        some such embeddings (standardised or tabular data) the clusters' own weights
+        and variances moved many points away from their nearest mean before training
+        began, and VaDE ended clearly lower; on the others the two starts ended close
+        (see the user guide).
     autoencoder : AutoEncoder or None, default=None
         Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
         ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``, with
@@ -631,15 +636,16 @@ class VaDEClusterer(AutoEncoderClusterer):
         # class docstring). After an augmented pretraining each cluster keeps its own
         # weight and diagonal variances; otherwise the mixture starts as the k-means
         # model (equal weights, one shared spherical variance), whose assignments are
-        # the nearest means: on embeddings of data that are not augmented images the
-        # clusters' own weights and variances moved many points to the wrong component
-        # before training began (see the class docstring).
+        # the nearest means: on some embeddings of data that are not augmented images
+        # the clusters' own weights and variances moved many points away from their
+        # nearest mean before training began (see ``init`` in the class docstring).
         moments = _partition_moments if augmented else _kmeans_moments
         weights, means, variances = moments(
             to_numpy(Z).astype(np.float64),
             self._initial_clustering(Z, seed, self.n_init, init)[1], self.n_clusters)
         # q(z | x) starts ten times narrower than the mixture components on average, so
-        # that the first samples of z keep the structure of the pretrained embedding.
+        # that the first samples of z keep the structure of the pretrained embedding
+        # (with the k-means model's shared variance, the same in every dimension).
         encoder_log_var = np.log(variances.mean(0) * _ENCODER_VAR_FRACTION)
 
         n = len(Xt)

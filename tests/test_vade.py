@@ -277,8 +277,8 @@ def test_kmeans_moments_assign_as_kmeans():
     from skdeepcluster._vade import _kmeans_moments, _partition_moments
 
     rng = np.random.RandomState(0)
-    # Clusters of very different sizes and spreads, where the clusters' own weights and
-    # variances would take points from the nearest mean.
+    # Clusters of different sizes and very different spreads, where the clusters' own
+    # weights and variances would take points from the nearest mean.
     Z = np.concatenate([rng.randn(200, 2) * 3, rng.randn(20, 2) * 0.3 + [2.5, 0]])
     labels = ((Z[:, None] - [[0.0, 0.0], [2.5, 0.0]]) ** 2).sum(-1).argmin(1)
     weights, means, variances = _kmeans_moments(Z, labels, 2)
@@ -299,6 +299,22 @@ def test_kmeans_moments_assign_as_kmeans():
     assert (assign(*own).numpy() != nearest).sum() > 0  # the start it replaces
 
 
+def test_kmeans_moments_keep_an_empty_cluster_out_of_the_way():
+    from skdeepcluster._vade import _kmeans_moments
+
+    # A Gaussian mixture's partition can leave a component without points: it sits at
+    # the overall mean, which must not take the central points from the others.
+    Z = np.array([[-2.0, 0.0], [-2.2, 0.1], [2.0, 0.0], [2.1, -0.1], [0.1, 0.0]])
+    labels = np.array([0, 0, 1, 1, 1])
+    weights, means, variances = _kmeans_moments(Z, labels, 3)
+    assert weights[2] < 1e-3 and weights[0] == weights[1]
+    np.testing.assert_allclose(weights.sum(), 1.0)
+    np.testing.assert_allclose(means[2], Z.mean(0))
+    log_joint = gmm_log_joint(torch.as_tensor(Z), torch.log(torch.as_tensor(weights)),
+                              torch.as_tensor(means), torch.log(torch.as_tensor(variances)))
+    assert (log_joint.argmax(1).numpy() != 2).all()
+
+
 def test_initial_mixture_is_the_kmeans_model_unless_pretrained_on_augmented_images(X):
     # Digits as 8 x 8 images: pretrained on augmented copies, each component starts
     # with its cluster's weight and variances; without augmentation, as the k-means
@@ -312,6 +328,13 @@ def test_initial_mixture_is_the_kmeans_model_unless_pretrained_on_augmented_imag
     Z = plain.transform(X)
     nearest = ((Z[:, None] - plain.means_) ** 2).sum(-1).argmin(1)
     np.testing.assert_array_equal(plain.labels_, nearest)
+    # A given autoencoder decides by how it was pretrained, not by VaDE's ``augment``.
+    given = AutoEncoder(loss="binary_cross_entropy", augment=False, **AE_TINY).fit(X)
+    from_given = vade(max_epochs=0, autoencoder=given).fit(X)
+    np.testing.assert_allclose(from_given.weights_, 1 / 3, rtol=1e-5)
+    given = AutoEncoder(loss="binary_cross_entropy", **AE_TINY).fit(X)  # augmented
+    from_given = vade(max_epochs=0, autoencoder=given, augment=False).fit(X)
+    assert np.ptp(from_given.weights_) > 1e-3
 
 
 def test_zero_epochs_give_the_initial_mixture(blobs):
