@@ -319,14 +319,15 @@ class VaDEClusterer(AutoEncoderClusterer):
         Gaussian mixture with full covariances fitted by EM from its centres
         (:class:`sklearn.mixture.GaussianMixture`, on a random 100,000 rows of larger
         data); the clustering phase starts from the clusters of the mixture's most
-        probable components (see below for the prior's initial mixture). Clusters in an embedding are
-        rarely spheres of one size, as k-means assumes: it tends to split a wide class
-        and merge two narrow ones, which the mixture can undo. ``"auto"``: ``"gmm"``
-        for 5,000 samples or more while ``n_samples * n_clusters`` is at most 10**8,
-        else ``"kmeans"`` (on fewer samples the full covariances overfit; beyond, EM
-        over every row and cluster is slow); and always ``"kmeans"`` after an augmented
-        pretraining (``augment=True`` on image rows), whose classes are compact enough
-        for k-means and where the mixture made the start unstable.
+        probable components (see below for the prior's initial mixture). Clusters in
+        an embedding are rarely spheres of one size, as k-means assumes: it tends to
+        split a wide class and merge two narrow ones, which the mixture can undo.
+        ``"auto"``: ``"gmm"`` for 5,000 samples or more while
+        ``n_samples * n_clusters`` is at most 10**8, else ``"kmeans"`` (on fewer
+        samples the full covariances overfit; beyond, EM over every row and cluster is
+        slow); and always ``"kmeans"`` after an augmented pretraining (``augment=True``
+        on image rows), whose classes are compact enough for k-means and where the
+        mixture made the start unstable.
 
         The prior's initial mixture has a component per cluster at the cluster's mean.
         After an augmented pretraining each component also takes its cluster's weight
