@@ -106,9 +106,9 @@ def _kmeans_moments(Z, labels, n_clusters, reg_covar=1e-6):
     the dimensions. Such a mixture's most probable component of a point is its nearest
     mean, so the start assigns points as k-means does; the clustering phase then learns
     each component's weight and diagonal variance. An empty cluster (possible when the
-    labels come from a Gaussian mixture) keeps the tiny weight that
-    :func:`_partition_moments` gives it, so that it does not take the points near the
-    overall mean.
+    labels come from a Gaussian mixture) sits at the overall mean, as in
+    :func:`_partition_moments`, with a tiny weight (a thousandth of the others') so that
+    it does not take the points near that mean.
     """
     _, means, variances = _partition_moments(Z, labels, n_clusters, reg_covar)
     counts = np.bincount(labels, minlength=n_clusters)
