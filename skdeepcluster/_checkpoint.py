@@ -35,11 +35,11 @@ STAGES = ("pretraining", "pretrained", "clustering", "finished")
 SUFFIX = ".ckpt"
 
 _FORMAT = "skdeepcluster-checkpoint"
-_VERSION = 1
+#: 2: the data digest covers every row (version 1 sampled 1,024 rows above 16 MiB).
+_VERSION = 2
 
-#: Data up to this size is hashed whole; larger data by :data:`_SAMPLE_ROWS` rows.
-_FULL_HASH_BYTES = 16 * 2**20
-_SAMPLE_ROWS = 1024
+#: The data are read for :func:`data_digest` in blocks of about this many bytes.
+_HASH_BLOCK_BYTES = 64 * 2**20
 
 
 def _tensor_bytes(t):
@@ -105,29 +105,36 @@ def _canonical(value):
 
 
 def data_digest(X):
-    """A digest of the training data: shape, dtype and contents.
+    """A digest of the training data: shape, dtype and every value.
 
-    Data of up to 16 MiB is hashed whole; larger data by 1,024 rows spread evenly over
-    it (plus its shape and dtype), so that the fingerprint stays cheap for data that
-    does not fit in memory.
+    The rows are read in blocks of about 64 MiB (out-of-core data as stored, never all
+    at once), so the cost is one pass over the data at the speed of SHA-256 (about
+    2 GB/s on a current CPU) or of the disk, which is small against an epoch of
+    training; a change of any value gives another digest.
     """
     from ._data import ArraySource
 
     if isinstance(X, ArraySource) and X.in_memory:
         X = X.array  # its scaling is a parameter, in the fingerprint
-    if isinstance(X, ArraySource):  # out of core: rows read as stored, never all at once
+    if isinstance(X, ArraySource):  # out of core: rows read as stored
         head = (X.shape, X.stored_dtype.str, "out-of-core")
-        nbytes = X.size * X.stored_dtype.itemsize
+        row_bytes = X.size // max(len(X), 1) * X.stored_dtype.itemsize
         take = X.replace(scale=None, check_finite=False).take
+
+        def block(start, stop):
+            return take(np.arange(start, stop))
     else:
         X = np.asarray(X)
         head = (X.shape, X.dtype.str)
-        nbytes = X.nbytes
-        take = X.__getitem__
-    if nbytes <= _FULL_HASH_BYTES:
-        return _digest(head, np.ascontiguousarray(take(np.arange(len(X)))).tobytes())
-    rows = np.unique(np.linspace(0, len(X) - 1, _SAMPLE_ROWS).round().astype(np.int64))
-    return _digest(head, rows.tobytes(), np.ascontiguousarray(take(rows)).tobytes())
+        row_bytes = X.nbytes // max(len(X), 1)
+
+        def block(start, stop):
+            return X[start:stop]
+    h = hashlib.sha256(repr(head).encode())
+    step = max(1, _HASH_BLOCK_BYTES // max(row_bytes, 1))
+    for start in range(0, len(X), step):
+        h.update(np.ascontiguousarray(block(start, min(start + step, len(X)))))
+    return h.hexdigest()
 
 
 def fingerprint(estimator, X):

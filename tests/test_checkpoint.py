@@ -354,18 +354,49 @@ def test_fingerprint_follows_fitted_autoencoders_and_random_states(X):
         clone(est).set_params(random_state=np.random.RandomState(0)), X)
 
 
-def test_large_data_is_fingerprinted_from_sampled_rows(monkeypatch):
-    monkeypatch.setattr(checkpoint_module, "_FULL_HASH_BYTES", 1024)
-    X = np.random.RandomState(0).rand(5000, 4)
+def test_data_digest_covers_every_row_in_every_block(monkeypatch, tmp_path):
+    from skdeepcluster._data import ArraySource
+
     digest = checkpoint_module.data_digest
-    sampled = np.unique(np.linspace(0, 4999, 1024).round().astype(int))
-    skipped = np.setdiff1d(np.arange(5000), sampled)[0]
+    X = np.random.RandomState(0).rand(500, 4)
+    whole = digest(X)
+    monkeypatch.setattr(checkpoint_module, "_HASH_BLOCK_BYTES", 320)  # blocks of 10 rows
+    assert digest(X) == whole  # the digest does not depend on the blocks
+    assert digest(np.asfortranarray(X)) == whole
+    for row in (0, 9, 10, 257, 499):  # version 1 sampled the rows above 16 MiB
+        Y = X.copy()
+        Y[row, 3] = np.nextafter(Y[row, 3], 2.0)
+        assert digest(Y) != whole, row
+    assert digest(X[:-1]) != whole and digest(X.astype(np.float32)) != whole
+    monkeypatch.undo()
+    big = np.zeros((2300, 1000))  # 18 MB: version 1 hashed 1,024 of its rows
+    before = digest(big)
+    big[1, 0] = 1.0
+    assert digest(big) != before
+
+    path = tmp_path / "X.dat"
+    mm = np.memmap(path, dtype=np.float64, mode="w+", shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    stored = digest(ArraySource(np.memmap(path, dtype=np.float64, mode="r", shape=X.shape),
+                                dtype=np.float32))
+    mm[257, 1] += 1
+    mm.flush()
+    changed = digest(ArraySource(np.memmap(path, dtype=np.float64, mode="r",
+                                           shape=X.shape), dtype=np.float32))
+    assert changed != stored
+
+
+def test_a_finished_checkpoint_is_not_reused_for_data_changed_in_one_row(X, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setattr(checkpoint_module, "_HASH_BLOCK_BYTES", 256)  # several blocks
+    est = _tiny(DECClusterer).set_params(checkpoint=tmp_path)
+    clone(est).fit(X)
     Y = X.copy()
-    Y[skipped] += 1  # a row the sample does not see
-    assert digest(Y) == digest(X)
-    Y[sampled[1]] += 1
-    assert digest(Y) != digest(X)
-    assert digest(X[:-1]) != digest(X) and digest(X.astype(np.float32)) != digest(X)
+    Y[len(Y) // 2] += 0.5
+    again = clone(est).fit(Y)
+    assert again.resumed_from_ is None
+    assert len(_files(tmp_path)) == 2
 
 
 def test_grid_search_candidates_share_the_directory_in_parallel(X, tmp_path):
