@@ -13,7 +13,7 @@ from sklearn.base import (
     ClusterMixin,
     TransformerMixin,
 )
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._checkpoint import Checkpoint
@@ -121,6 +121,45 @@ def resolve_pretrain_epochs(epochs, n_samples, batch_size):
 MIN_IMAGE_SIDE = 8
 
 
+def _is_count(value):
+    """Whether ``value`` is an integer and not a bool (which ``Integral`` admits)."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def check_params(estimator):
+    """What ``_parameter_constraints`` cannot say: raise an
+    :class:`~sklearn.utils._param_validation.InvalidParameterError` naming the parameter
+    when ``n_clusters`` is a bool, ``hidden_dims`` holds anything but positive integers
+    (a width of 0 would train a constant embedding without an error), or ``callbacks``
+    holds anything but skorch callbacks (instances or classes), optionally as
+    ``(name, callback)`` pairs."""
+    from skorch.callbacks import Callback
+
+    n_clusters = getattr(estimator, "n_clusters", None)
+    if isinstance(n_clusters, bool):
+        raise InvalidParameterError(
+            f"The 'n_clusters' parameter of {type(estimator).__name__} must be an int "
+            f"in the range [1, inf), got {n_clusters!r}.")
+    hidden_dims = getattr(estimator, "hidden_dims", None)
+    if not (hidden_dims is None or isinstance(hidden_dims, str)) and not all(
+            _is_count(h) and h >= 1 for h in hidden_dims):
+        raise InvalidParameterError(
+            f"The 'hidden_dims' parameter of {type(estimator).__name__} must hold "
+            f"positive integers (the widths of the hidden layers), got {hidden_dims!r}.")
+
+    def is_callback(cb):
+        return isinstance(cb, Callback) or (isinstance(cb, type)
+                                            and issubclass(cb, Callback))
+
+    for cb in getattr(estimator, "callbacks", None) or ():
+        if not (is_callback(cb) or (isinstance(cb, tuple) and len(cb) == 2
+                                    and isinstance(cb[0], str) and is_callback(cb[1]))):
+            raise InvalidParameterError(
+                f"The 'callbacks' parameter of {type(estimator).__name__} must hold "
+                f"skorch callbacks (skorch.callbacks.Callback instances or classes, or "
+                f"(name, callback) pairs), got {cb!r}.")
+
+
 def check_image_shape(image_shape, n_features):
     """Raise a ``ValueError`` unless ``image_shape`` is ``"auto"``, None or
     ``(C, H, W)``, positive integers, with ``C * H * W == n_features``."""
@@ -128,7 +167,7 @@ def check_image_shape(image_shape, n_features):
     if shape is None or (isinstance(shape, str) and shape == "auto"):
         return
     if (not isinstance(shape, (tuple, list)) or len(shape) != 3
-            or not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
+            or not all(_is_count(s) and s >= 1
                        for s in shape)):
         raise ValueError(
             f"image_shape must be (channels, height, width) with positive integers, "
@@ -236,6 +275,7 @@ class _BaseDeep(BaseEstimator):
                  if k in ("n_features_in_", "feature_names_in_")}
         nested = checkpoint is not None
         try:
+            check_params(self)
             X = self._validate_training_data(X)
             self._check_fit_data(X)
             device = resolve_device(self.device)

@@ -196,6 +196,13 @@ SHARED_BAD_PARAMETERS = [
     ("optimizer", "rmsprop", "'optimizer'"),
     ("n_init", 0, "'n_init'"),
     ("device", "nonsense", "device='nonsense'"),
+    ("n_clusters", True, "'n_clusters'"),
+    ("hidden_dims", (16, 0), "'hidden_dims'"),
+    ("hidden_dims", (-4,), "'hidden_dims'"),
+    ("hidden_dims", (2.5,), "'hidden_dims'"),
+    ("hidden_dims", (True,), "'hidden_dims'"),
+    ("callbacks", [1], "'callbacks'"),
+    ("callbacks", [("name", 1)], "'callbacks'"),
 ]
 
 
@@ -207,6 +214,29 @@ SHARED_BAD_PARAMETERS = [
 def test_bad_shared_parameters(est, name, value, match, blobs):
     with pytest.raises(ValueError, match=match):
         clone(est).set_params(**{name: value}).fit(blobs[0])
+
+
+def test_bad_parameters_leave_a_fitted_model_as_it_was(fitted, blobs):
+    X = blobs[0]
+    before = fitted.transform(X)
+    for name, value in [("hidden_dims", (16, 0)), ("callbacks", [1])]:
+        bad = pickle.loads(pickle.dumps(fitted)).set_params(**{name: value})
+        with pytest.raises(ValueError, match=f"'{name}'"):
+            bad.fit(X)
+        np.testing.assert_array_equal(bad.transform(X), before)
+
+
+def test_callbacks_may_be_classes_or_named(blobs):
+    from skorch.callbacks import Callback
+
+    class Count(Callback):
+        epochs = 0
+
+        def on_epoch_end(self, net, **kwargs):
+            type(self).epochs += 1
+
+    tiny_autoencoder(max_epochs=2, callbacks=[Count, ("count", Count())]).fit(blobs[0])
+    assert Count.epochs == 4
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
