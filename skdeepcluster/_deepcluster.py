@@ -175,6 +175,8 @@ class _DeepClusterPhase(ClusteringPhase):
     def refresh(self, net):
         est = self.estimator
         features = est._pseudo_features(net, self.Xt)
+        if not bool(torch.isfinite(features).all()):  # one host sync per epoch
+            raise net._diverged("the features became non-finite")
         mean, components = pca_whitening(features, self.n_components)
         P = whiten_normalize(features, mean, components)
         pseudo, kmeans_loss = est._pseudo_labels(P, self.k,

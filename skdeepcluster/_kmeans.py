@@ -313,7 +313,8 @@ def pca_whitening(Z, n_components, eps=1e-5):
 
     ``components`` has shape ``(n_components, n_features)``: the principal axes, largest
     variance first, each divided by the square root of its variance (plus ``eps`` times
-    the largest variance, so that directions without variance are not blown up). The
+    the largest variance, so that directions without variance are not blown up; when no
+    direction has variance, as for constant features, the axes are left unscaled). The
     sign of each axis is fixed (largest entry positive). The covariance and its
     eigendecomposition are computed in float64 (float32 on MPS).
     """
@@ -326,7 +327,8 @@ def pca_whitening(Z, n_components, eps=1e-5):
     evals, evecs = evals.flip(0).clamp_min(0)[:n_components], evecs.flip(1)[:, :n_components]
     signs = torch.sign(evecs.gather(0, evecs.abs().argmax(0, keepdim=True)))
     evecs = evecs * torch.where(signs == 0, 1.0, signs).to(wide)
-    scale = torch.rsqrt(evals + eps * evals.max() + torch.finfo(wide).tiny)
+    floor = eps * evals.max()
+    scale = (torch.rsqrt(evals + floor) if floor > 0 else torch.ones_like(evals))
     return mean.to(Z.dtype), (evecs * scale).T.contiguous().to(Z.dtype)
 
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import clone
 from sklearn.datasets import load_digits, make_blobs
+from sklearn.exceptions import ConvergenceWarning
 
 from skdeepcluster import DeepClusterClusterer
 from skdeepcluster._deepcluster import _DeepClusterNet, uniform_label_indices
@@ -89,6 +90,31 @@ def test_pca_whitening_of_degenerate_features_stays_finite():
     assert torch.isfinite(P).all()
     P0 = whiten_normalize(torch.ones(5, 4), torch.ones(4), components)  # zero rows stay 0
     assert torch.equal(P0, torch.zeros(5, 4))
+
+
+def test_pca_whitening_of_features_without_any_variance_stays_finite():
+    for Z in (torch.ones(20, 4), torch.full((20, 4), 3.0) + 1e-30 * torch.randn(20, 4)):
+        mean, components = pca_whitening(Z, 4)
+        assert torch.isfinite(components).all()
+        assert torch.isfinite(whiten_normalize(Z, mean, components)).all()
+
+
+@pytest.mark.parametrize("Xc", [np.ones((50, 5), np.float32), np.zeros((60, 64), np.float32)],
+                         ids=["ones", "zeros-as-images"])
+def test_constant_data_is_clustered_not_reported_as_nan(Xc):
+    est = DeepClusterClusterer(n_clusters=3, n_pseudo_clusters=6, hidden_dims=(16,),
+                               latent_dim=8, max_epochs=2, random_state=0)
+    with pytest.warns(ConvergenceWarning):  # k-means: fewer distinct points than clusters
+        labels = est.fit_predict(Xc)
+    assert labels.shape == (len(Xc),)
+    np.testing.assert_array_equal(est.predict(Xc), labels)
+
+
+def test_features_that_overflow_raise_a_divergence_error(X):
+    est = DeepClusterClusterer(n_clusters=3, n_pseudo_clusters=6, hidden_dims=(16,),
+                               latent_dim=8, max_epochs=1, random_state=0)
+    with pytest.raises(FloatingPointError, match="features became non-finite"):
+        est.fit(X.astype(np.float64) * 1e300)
 
 
 def test_uniform_label_indices_balance_the_pseudo_labels():
