@@ -206,7 +206,7 @@ def build_parser():
         description=textwrap.fill(
             "Fit a deep clusterer (--method) on the rows of INPUT and write one cluster "
             "label per row, one per line. INPUT is a .npy file holding a 2-D numeric "
-            "array, or a comma-separated text file of numbers (a header line is detected "
+            "array (a 1-D array is one feature), or a comma-separated text file of numbers (a header line is detected "
             "and skipped). The data is used as given: scale it first (e.g. to [0, 1] or "
             "to zero mean and unit variance).", 79),
         epilog=_FIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -399,7 +399,7 @@ def _load_npy(path):
     try:
         X = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
-        raise CLIError(f"{path}: cannot read this .npy file ({exc}).") from None
+        raise CLIError(f"{path}: not a readable .npy array file ({exc}).") from None
     if not isinstance(X, np.ndarray) or X.dtype.kind not in "biuf":
         raise CLIError(f"{path}: expected a numeric array, got dtype "
                        f"{getattr(X, 'dtype', type(X).__name__)}.")

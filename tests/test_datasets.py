@@ -150,6 +150,30 @@ def test_npz_bad_train_size(tmp_path):
         load_usps(data_home=tmp_path)
 
 
+@pytest.mark.parametrize("content", [b"not an archive at all", b"PK\x03\x04truncated"],
+                         ids=["garbage", "truncated-zip"])
+def test_npz_unreadable_names_the_file(tmp_path, content):
+    (tmp_path / "usps.npz").write_bytes(content)
+    with pytest.raises(ValueError, match=r"usps\.npz.*cannot be read as an npz archive"):
+        load_usps(data_home=tmp_path)
+
+
+def test_npz_holding_one_array(tmp_path):
+    np.save(tmp_path / "usps.npy", np.zeros((3, 256), np.float32))
+    (tmp_path / "usps.npy").rename(tmp_path / "usps.npz")
+    with pytest.raises(ValueError, match="single array, not an npz archive"):
+        load_usps(data_home=tmp_path)
+
+
+@pytest.mark.parametrize("y", [np.array(["0", "1", "2"]), np.array([0.5, 1.0, 2.0])],
+                         ids=["strings", "floats"])
+def test_npz_labels_must_be_integers(tmp_path, y):
+    np.savez(tmp_path / "usps.npz", X=np.zeros((3, 256), np.float32), y=y,
+             train_size=np.int64(2))
+    with pytest.raises(ValueError, match="'y' must hold integer class labels"):
+        load_usps(data_home=tmp_path)
+
+
 # ----------------------------------------------------------------------- IDX
 
 

@@ -7,6 +7,7 @@ download them there.
 
 import gzip
 import os
+import zipfile
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -95,18 +96,37 @@ def _check_subset(subset):
         )
 
 
+#: What numpy raises on an npz file that is truncated, corrupt or not an archive.
+_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile)
+
+
+def _unreadable(path, exc):
+    return ValueError(f"File {path!r} cannot be read as an npz archive ({exc}); it may "
+                      "be truncated or corrupt: delete it and fetch or copy it again.")
+
+
 def _load_npz(path):
     """Load and validate a ``{X, y, train_size}`` npz file."""
-    with np.load(path) as f:
+    try:
+        f = np.load(path, allow_pickle=False)
+    except _READ_ERRORS as exc:
+        raise _unreadable(path, exc) from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise ValueError(
+            f"File {path!r} holds a single array, not an npz archive with keys 'X', "
+            "'y' and 'train_size'."
+        )
+    with f:
         missing = [k for k in ("X", "y", "train_size") if k not in f.files]
         if missing:
             raise ValueError(
                 f"File {path!r} is missing the key(s) {missing}; expected an "
                 "npz archive with keys 'X', 'y' and 'train_size'."
             )
-        X = f["X"]
-        y = f["y"]
-        train_size = f["train_size"]
+        try:
+            X, y, train_size = f["X"], f["y"], f["train_size"]
+        except _READ_ERRORS as exc:
+            raise _unreadable(path, exc) from None
     if X.ndim != 2:
         raise ValueError(
             f"File {path!r}: 'X' must be 2-dimensional, got shape {X.shape}."
@@ -115,6 +135,10 @@ def _load_npz(path):
         raise ValueError(
             f"File {path!r}: 'y' must be 1-dimensional with {X.shape[0]} "
             f"entries to match 'X', got shape {y.shape}."
+        )
+    if y.dtype.kind not in "iu":
+        raise ValueError(
+            f"File {path!r}: 'y' must hold integer class labels, got dtype {y.dtype}."
         )
     if train_size.size != 1 or not np.issubdtype(train_size.dtype, np.integer):
         raise ValueError(
