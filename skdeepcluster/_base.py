@@ -167,8 +167,7 @@ def check_image_shape(image_shape, n_features):
     if shape is None or (isinstance(shape, str) and shape == "auto"):
         return
     if (not isinstance(shape, (tuple, list)) or len(shape) != 3
-            or not all(_is_count(s) and s >= 1
-                       for s in shape)):
+            or not all(_is_count(s) and s >= 1 for s in shape)):
         raise ValueError(
             f"image_shape must be (channels, height, width) with positive integers, "
             f"got {shape!r}."

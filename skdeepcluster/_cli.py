@@ -206,9 +206,9 @@ def build_parser():
         description=textwrap.fill(
             "Fit a deep clusterer (--method) on the rows of INPUT and write one cluster "
             "label per row, one per line. INPUT is a .npy file holding a 2-D numeric "
-            "array (a 1-D array is one feature), or a comma-separated text file of numbers (a header line is detected "
-            "and skipped). The data is used as given: scale it first (e.g. to [0, 1] or "
-            "to zero mean and unit variance).", 79),
+            "array (a 1-D array is one feature), or a comma-separated text file of "
+            "numbers (a header line is detected and skipped). The data is used as given: "
+            "scale it first (e.g. to [0, 1] or to zero mean and unit variance).", 79),
         epilog=_FIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("input", metavar="INPUT", help="a .npy file or a CSV file")
