@@ -255,10 +255,10 @@ def build_parser():
                           "clustering phase on images of 16 x 16 pixels or more, "
                           "deepcluster's conv net), no noise on deepcluster's rows that are "
                           "not images (default: augment)")
-    n_pseudo = _estimator_class("deepcluster")().n_pseudo_clusters
     fit.add_argument("--n-pseudo-clusters", type=_positive_int, metavar="K",
                      help="deepcluster only: clusters of the pseudo-labels during training "
-                          f"(default: {n_pseudo})")
+                          "(default: auto: 50, or one per 25 samples below 1,250 samples, "
+                          "at least -k)")
     _add_common(fit)
     fit.set_defaults(handler=_run_fit)
 

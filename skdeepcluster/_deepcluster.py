@@ -51,6 +51,15 @@ FINAL_DIRECTIONS_PER_CLUSTER = 2
 #: pixels; one standard deviation gave it an invariance to learn (see the CHANGELOG).
 MLP_NOISE_SCALE = 1.0
 
+#: ``n_pseudo_clusters="auto"``: this many pseudo-clusters, or fewer on small data, so
+#: that each holds at least :data:`SAMPLES_PER_PSEUDO_CLUSTER` samples on average (but
+#: never fewer than ``n_clusters``). The uniform sampling over pseudo-labels draws a
+#: pseudo-cluster of a dozen samples as often as any other, and on standardised breast
+#: cancer (569 samples) 50 of them left DeepCluster at 0.878 over 15 seeds, against
+#: 0.897-0.906 with 15-30 (see the CHANGELOG).
+PSEUDO_CLUSTERS = 50
+SAMPLES_PER_PSEUDO_CLUSTER = 25
+
 #: Batch size of ``batch_size="auto"`` with the MLP backbone, whatever the number of
 #: samples (the conv backbone follows the autoencoders' rule, ``resolve_batch_size``).
 MLP_BATCH_SIZE = 256
@@ -227,12 +236,16 @@ class DeepClusterClusterer(BaseDeepClusterer):
     ----------
     n_clusters : int, default=8
         Number of final clusters.
-    n_pseudo_clusters : int, default=50
+    n_pseudo_clusters : int or "auto", default="auto"
         Number of k-means clusters during training (the number of classes of the
         pseudo-label classifier); independent of ``n_clusters`` and usually larger
-        (over-clustering). Capped at the number of samples. On USPS (conv backbone, 5
-        epochs, 3 seeds) 50 gave NMI 0.875 against 0.857 for 100 and 0.817 for 10
-        (one seed).
+        (over-clustering). Capped at the number of samples. ``"auto"``: 50, or
+        ``n_samples // 25`` where that is smaller (at least 25 samples per
+        pseudo-cluster on average, from 1,250 samples down), but never fewer than
+        ``n_clusters``. On USPS (conv backbone, 5 epochs, 3 seeds) 50 gave NMI 0.875
+        against 0.857 for 100 and 0.817 for 10 (one seed); on small data, where 50 are a
+        few samples each, every training batch oversamples them (standardised breast
+        cancer, 569 samples: ACC 0.878 with 50, 0.897 with the rule's 22, 15 seeds).
     image_shape : "auto", tuple of int (C, H, W) or None, default="auto"
         Shape of one image when the rows of ``X`` are flattened images: turns on the conv
         backbone. ``C * H * W`` must equal the number of features. ``"auto"`` takes rows
@@ -428,7 +441,8 @@ class DeepClusterClusterer(BaseDeepClusterer):
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
-        "n_pseudo_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_pseudo_clusters": [Interval(Integral, 1, None, closed="left"),
+                              StrOptions({"auto"})],
         "image_shape": [tuple, list, StrOptions({"auto"}), None],
         "hidden_dims": [tuple, list, None],
         "pca_dim": [Interval(Integral, 1, None, closed="left"), None],
@@ -438,7 +452,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
         "n_init": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, n_clusters=8, *, n_pseudo_clusters=50, image_shape="auto",
+    def __init__(self, n_clusters=8, *, n_pseudo_clusters="auto", image_shape="auto",
                  hidden_dims=None, latent_dim=128, pca_dim=16, augment=True,
                  max_epochs=20, batch_size="auto",
                  input_scale=None, lr=0.05, weight_decay=1e-5, tol=0.0,
@@ -512,6 +526,16 @@ class DeepClusterClusterer(BaseDeepClusterer):
         return max(1, min(self._n_components(n_samples),
                           FINAL_DIRECTIONS_PER_CLUSTER * (self.n_clusters - 1)))
 
+    def _n_pseudo_clusters(self, n_samples):
+        """The effective ``n_pseudo_clusters`` (``"auto"``: :data:`PSEUDO_CLUSTERS`, or
+        fewer on small data, see :data:`SAMPLES_PER_PSEUDO_CLUSTER`), at most
+        ``n_samples``."""
+        k = self.n_pseudo_clusters
+        if isinstance(k, str):
+            k = min(PSEUDO_CLUSTERS,
+                    max(self.n_clusters, n_samples // SAMPLES_PER_PSEUDO_CLUSTER))
+        return min(k, n_samples)
+
     def _batch_size(self, n_samples, image_shape):
         """The effective ``batch_size``: ``"auto"`` is the autoencoders' rule with the
         conv backbone and :data:`MLP_BATCH_SIZE` with the MLP backbone."""
@@ -523,7 +547,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
         image_shape = resolve_image_shape(self.image_shape, X)
         Xt = training_data(X, device)
         n = len(X)
-        k = min(self.n_pseudo_clusters, n)
+        k = self._n_pseudo_clusters(n)
         net = make_net(
             _DeepClusterNet, PseudoLabelClassifier,
             self._module_kwargs(X.shape[1], k, image_shape),

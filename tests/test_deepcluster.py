@@ -326,6 +326,21 @@ def test_many_pseudo_clusters_never_crash(X, n_pseudo_clusters):
     assert est.module_.head.out_features == min(n_pseudo_clusters, 40)
 
 
+@pytest.mark.parametrize("n, n_clusters, expected", [
+    (300, 3, 12),     # one pseudo-cluster per 25 samples below 1,250
+    (1300, 3, 50),    # 52 -> at most 50
+    (40, 3, 3),       # 1 -> at least n_clusters
+])
+def test_auto_pseudo_clusters_follow_the_number_of_samples(n, n_clusters, expected):
+    X, _ = make_blobs(n_samples=n, centers=n_clusters, n_features=4, random_state=0)
+    est = DeepClusterClusterer(n_clusters=n_clusters, hidden_dims=(8,), latent_dim=4,
+                               max_epochs=1, n_init=1, random_state=0)
+    assert est.n_pseudo_clusters == "auto"
+    est.fit(X.astype(np.float32))
+    assert est.module_.head.out_features == expected
+    assert est.set_params(n_pseudo_clusters=7).fit(X).module_.head.out_features == 7
+
+
 def test_duplicate_rows_fewer_distinct_points_than_pseudo_clusters():
     rng = np.random.RandomState(0)
     X = np.repeat(rng.rand(5, 4), 8, axis=0).astype(np.float32)  # 40 rows, 5 distinct
