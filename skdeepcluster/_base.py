@@ -127,19 +127,24 @@ def _is_count(value):
 
 
 def check_params(estimator):
-    """What ``_parameter_constraints`` cannot say: raise an
-    :class:`~sklearn.utils._param_validation.InvalidParameterError` naming the parameter
-    when ``n_clusters`` is a bool, ``hidden_dims`` holds anything but positive integers
-    (a width of 0 would train a constant embedding without an error), or ``callbacks``
-    holds anything but skorch callbacks (instances or classes), optionally as
-    ``(name, callback)`` pairs."""
+    """Raise what ``_parameter_constraints`` cannot say, naming the parameter.
+
+    An :class:`~sklearn.utils._param_validation.InvalidParameterError` when an integer
+    parameter (an ``Interval`` of ``Integral``) is a bool, which ``Integral`` admits
+    (``max_epochs=True`` trained one epoch); when ``hidden_dims`` holds anything but
+    positive integers (a width of 0 trained a constant embedding without an error); or
+    when ``callbacks`` holds anything but skorch callbacks (instances or classes of
+    :class:`skorch.callbacks.Callback`), optionally as ``(name, callback)`` pairs.
+    """
     from skorch.callbacks import Callback
 
-    n_clusters = getattr(estimator, "n_clusters", None)
-    if isinstance(n_clusters, bool):
-        raise InvalidParameterError(
-            f"The 'n_clusters' parameter of {type(estimator).__name__} must be an int "
-            f"in the range [1, inf), got {n_clusters!r}.")
+    for name, constraints in type(estimator)._parameter_constraints.items():
+        value = getattr(estimator, name, None)
+        if isinstance(value, bool) and "boolean" not in constraints and any(
+                isinstance(c, Interval) and c.type is Integral for c in constraints):
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {type(estimator).__name__} must be an int, "
+                f"not a bool; got {value!r}.")
     hidden_dims = getattr(estimator, "hidden_dims", None)
     if not (hidden_dims is None or isinstance(hidden_dims, str)) and not all(
             _is_count(h) and h >= 1 for h in hidden_dims):

@@ -104,36 +104,42 @@ def _canonical(value):
     return ("repr", type(value).__qualname__, repr(value))
 
 
+def data_hasher(shape, stored_dtype, out_of_core):
+    """The SHA-256 object that :func:`data_digest` feeds the rows of data of this
+    ``shape`` and stored dtype to, in order (in blocks of any size: the digest does not
+    depend on them), so that a pass over the data made for another reason (the
+    validation of out-of-core data) can compute the digest on the way."""
+    head = (tuple(shape), np.dtype(stored_dtype).str) + (("out-of-core",) if out_of_core
+                                                        else ())
+    return hashlib.sha256(repr(head).encode())
+
+
 def data_digest(X):
     """A digest of the training data: shape, dtype and every value.
 
-    The rows are read in blocks of about 64 MiB (out-of-core data as stored, never all
-    at once), so the cost is one pass over the data at the speed of SHA-256 (about
-    2 GB/s on a current CPU) or of the disk, which is small against an epoch of
-    training; a change of any value gives another digest.
+    In-memory data is hashed in blocks of about 64 MiB, at the speed of SHA-256 (0.5-2
+    GB/s depending on the CPU). Out-of-core data (an :class:`~skdeepcluster._data.ArraySource`)
+    keeps the digest that the validation pass of ``fit`` computed while it read every
+    block anyway; one that was not validated is read once, block by block along its
+    chunks, and keeps the digest. A change of any value gives another digest.
     """
     from ._data import ArraySource
 
     if isinstance(X, ArraySource) and X.in_memory:
         X = X.array  # its scaling is a parameter, in the fingerprint
-    if isinstance(X, ArraySource):  # out of core: rows read as stored
-        head = (X.shape, X.stored_dtype.str, "out-of-core")
-        row_bytes = X.size // max(len(X), 1) * X.stored_dtype.itemsize
-        take = X.replace(scale=None, check_finite=False).take
-
-        def block(start, stop):
-            return take(np.arange(start, stop))
-    else:
-        X = np.asarray(X)
-        head = (X.shape, X.dtype.str)
-        row_bytes = X.nbytes // max(len(X), 1)
-
-        def block(start, stop):
-            return X[start:stop]
-    h = hashlib.sha256(repr(head).encode())
-    step = max(1, _HASH_BLOCK_BYTES // max(row_bytes, 1))
+    if isinstance(X, ArraySource):  # out of core: rows as stored, never all at once
+        if X.digest is None:
+            src = X.replace(scale=None, check_finite=False)
+            h = data_hasher(X.shape, X.stored_dtype, out_of_core=True)
+            for start, stop in src.blocks(_HASH_BLOCK_BYTES):
+                h.update(np.ascontiguousarray(src.read(start, stop)))
+            X.digest = h.hexdigest()
+        return X.digest
+    X = np.asarray(X)
+    h = data_hasher(X.shape, X.dtype, out_of_core=False)
+    step = max(1, _HASH_BLOCK_BYTES // max(X.nbytes // max(len(X), 1), 1))
     for start in range(0, len(X), step):
-        h.update(np.ascontiguousarray(block(start, min(start + step, len(X)))))
+        h.update(np.ascontiguousarray(X[start:start + step]))
     return h.hexdigest()
 
 

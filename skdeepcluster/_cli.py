@@ -257,8 +257,7 @@ def build_parser():
                           "not images (default: augment)")
     fit.add_argument("--n-pseudo-clusters", type=_positive_int, metavar="K",
                      help="deepcluster only: clusters of the pseudo-labels during training "
-                          "(default: auto: 50, or one per 25 samples below 1,250 samples, "
-                          "at least -k)")
+                          "(default: auto: min(50, max(k, n_samples // 25)))")
     _add_common(fit)
     fit.set_defaults(handler=_run_fit)
 

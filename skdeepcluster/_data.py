@@ -115,7 +115,7 @@ class ArraySource:
     """
 
     def __init__(self, array, *, dtype, scale=None, in_memory=False, check_finite=False,
-                 raw_range=None):
+                 raw_range=None, digest=None):
         self.array = array
         self.dtype = np.dtype(dtype)
         self.scale = scale
@@ -125,6 +125,8 @@ class ArraySource:
         self.kind = "memory" if in_memory else _store_kind(array)
         self.chunk_bounds = None if in_memory else _chunk_bounds(array, self.kind)
         self._raw_range = raw_range  # (min, max) as stored, from the validation pass
+        #: The stored values' digest (``_checkpoint.data_digest``), from the same pass.
+        self.digest = digest
         self._row_reader = None  # see rows()
 
     # -- what code written for arrays and tensors uses --------------------------------
@@ -146,7 +148,8 @@ class ArraySource:
     def replace(self, **changes):
         """A copy with other settings, sharing the array and what validation found."""
         kwargs = dict(dtype=self.dtype, scale=self.scale, in_memory=self.in_memory,
-                      check_finite=self.check_finite, raw_range=self._raw_range)
+                      check_finite=self.check_finite, raw_range=self._raw_range,
+                      digest=self.digest)
         kwargs.update(changes)
         return ArraySource(self.array, **kwargs)
 
@@ -425,15 +428,20 @@ def validate_out_of_core(estimator, X, *, reset, ensure_min_samples=1):
         return source
     compute = np.float32 if dtype == np.float32 else np.float64
     source = ArraySource(X, dtype=compute, check_finite=not reset)
-    if reset:  # one pass: finite values and the range, block by block
+    if reset:  # one pass: finite values, the range and the digest, block by block
+        from ._checkpoint import data_hasher
+
         lo = hi = None
+        h = data_hasher(shape, dtype, out_of_core=True)
         source.check_finite = True
         for start, stop in source.blocks():
             block = source.read(start, stop)
             lo = block.min() if lo is None else min(lo, block.min())
             hi = block.max() if hi is None else max(hi, block.max())
+            h.update(np.ascontiguousarray(block))
         source.check_finite = False
         source._raw_range = (lo, hi)
+        source.digest = h.hexdigest()
     return source
 
 

@@ -51,12 +51,12 @@ FINAL_DIRECTIONS_PER_CLUSTER = 2
 #: pixels; one standard deviation gave it an invariance to learn (see the CHANGELOG).
 MLP_NOISE_SCALE = 1.0
 
-#: ``n_pseudo_clusters="auto"``: this many pseudo-clusters, or fewer on small data, so
-#: that each holds at least :data:`SAMPLES_PER_PSEUDO_CLUSTER` samples on average (but
-#: never fewer than ``n_clusters``). The uniform sampling over pseudo-labels draws a
+#: ``n_pseudo_clusters="auto"``: ``min(PSEUDO_CLUSTERS, max(n_clusters, n_samples //
+#: SAMPLES_PER_PSEUDO_CLUSTER))``, so that on small data each pseudo-cluster holds about
+#: 25 samples or more on average. The uniform sampling over pseudo-labels draws a
 #: pseudo-cluster of a dozen samples as often as any other, and on standardised breast
 #: cancer (569 samples) 50 of them left DeepCluster at 0.878 over 15 seeds, against
-#: 0.897-0.906 with 15-30 (see the CHANGELOG).
+#: 0.897 with the rule's 22 (1 thread; see the CHANGELOG).
 PSEUDO_CLUSTERS = 50
 SAMPLES_PER_PSEUDO_CLUSTER = 25
 
@@ -239,13 +239,14 @@ class DeepClusterClusterer(BaseDeepClusterer):
     n_pseudo_clusters : int or "auto", default="auto"
         Number of k-means clusters during training (the number of classes of the
         pseudo-label classifier); independent of ``n_clusters`` and usually larger
-        (over-clustering). Capped at the number of samples. ``"auto"``: 50, or
-        ``n_samples // 25`` where that is smaller (at least 25 samples per
-        pseudo-cluster on average, from 1,250 samples down), but never fewer than
-        ``n_clusters``. On USPS (conv backbone, 5 epochs, 3 seeds) 50 gave NMI 0.875
+        (over-clustering). Capped at the number of samples. ``"auto"``:
+        ``min(50, max(n_clusters, n_samples // 25))``, that is 50 from 1,250 samples on
+        and about 25 samples per pseudo-cluster below (but not fewer pseudo-clusters
+        than ``n_clusters``, up to 50). On USPS (conv backbone, 5 epochs, 3 seeds) 50 gave NMI 0.875
         against 0.857 for 100 and 0.817 for 10 (one seed); on small data, where 50 are a
         few samples each, every training batch oversamples them (standardised breast
-        cancer, 569 samples: ACC 0.878 with 50, 0.897 with the rule's 22, 15 seeds).
+        cancer, 569 samples: ACC 0.878 with 50, 0.897 with the rule's 22, 15 seeds,
+        1 thread).
     image_shape : "auto", tuple of int (C, H, W) or None, default="auto"
         Shape of one image when the rows of ``X`` are flattened images: turns on the conv
         backbone. ``C * H * W`` must equal the number of features. ``"auto"`` takes rows

@@ -197,6 +197,8 @@ SHARED_BAD_PARAMETERS = [
     ("n_init", 0, "'n_init'"),
     ("device", "nonsense", "device='nonsense'"),
     ("n_clusters", True, "'n_clusters'"),
+    ("max_epochs", True, "'max_epochs'"),
+    ("latent_dim", True, "'latent_dim'"),
     ("hidden_dims", (16, 0), "'hidden_dims'"),
     ("hidden_dims", (-4,), "'hidden_dims'"),
     ("hidden_dims", (2.5,), "'hidden_dims'"),

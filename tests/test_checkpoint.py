@@ -387,14 +387,15 @@ def test_data_digest_covers_every_row_in_every_block(monkeypatch, tmp_path):
     assert changed != stored
 
 
-def test_a_finished_checkpoint_is_not_reused_for_data_changed_in_one_row(X, tmp_path,
-                                                                         monkeypatch):
-    monkeypatch.setattr(checkpoint_module, "_HASH_BLOCK_BYTES", 256)  # several blocks
-    est = _tiny(DECClusterer).set_params(checkpoint=tmp_path)
-    clone(est).fit(X)
-    Y = X.copy()
-    Y[len(Y) // 2] += 0.5
-    again = clone(est).fit(Y)
+def test_a_finished_checkpoint_is_not_reused_for_data_changed_in_one_row(tmp_path):
+    # 17 MB: version 1 fingerprinted data above 16 MiB by 1,024 sampled rows, and a
+    # finished fit of the changed data resumed from the first one's file.
+    big = np.random.RandomState(0).rand(4300, 1000).astype(np.float32)
+    est = clone(_tiny(DECClusterer)).set_params(checkpoint=tmp_path, pretrain_epochs=1,
+                                                max_epochs=1, batch_size=256)
+    clone(est).fit(big)
+    big[1, 0] += 0.5  # not one of version 1's sampled rows (0, 4, 8, ...)
+    again = clone(est).fit(big)
     assert again.resumed_from_ is None
     assert len(_files(tmp_path)) == 2
 

@@ -174,6 +174,13 @@ def test_npz_labels_must_be_integers(tmp_path, y):
         load_usps(data_home=tmp_path)
 
 
+def test_npz_integral_float_labels_are_read_as_integers(tmp_path):
+    np.savez(tmp_path / "usps.npz", X=np.zeros((3, 256), np.float32),
+             y=np.array([0.0, 1.0, 2.0]), train_size=np.int64(2))
+    X, y = load_usps(data_home=tmp_path, subset="all", return_X_y=True)
+    assert y.dtype == np.int64 and list(y) == [0, 1, 2]
+
+
 # ----------------------------------------------------------------------- IDX
 
 

@@ -351,3 +351,32 @@ def test_array_source_is_not_an_array_for_sklearn():
     assert not _data.is_out_of_core([[0.0, 1.0]])
     assert isinstance(_data.with_scale(np.zeros((3, 2)), 0.5), ArraySource)
     assert _data.with_scale(np.zeros((3, 2)), None).__class__ is np.ndarray
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_digest_comes_from_the_validation_pass_and_reads_chunks_once(kind, pixels,
+                                                                     tmp_path, monkeypatch):
+    from skdeepcluster import _checkpoint
+
+    X = make_store(kind, pixels, tmp_path, chunk_rows=64)
+    validated = validate_out_of_core(AutoEncoder(), X, reset=True)
+    fresh = ArraySource(X, dtype=np.float64)
+    assert fresh.digest is None and validated.digest is not None
+    reads = []
+    original = ArraySource.read
+    monkeypatch.setattr(ArraySource, "read",
+                        lambda self, a, b: reads.append((a, b)) or original(self, a, b))
+    monkeypatch.setattr(_checkpoint, "_HASH_BLOCK_BYTES", 100 * pixels.shape[1])
+    assert _checkpoint.data_digest(validated) == validated.digest and not reads
+    assert _checkpoint.data_digest(fresh) == validated.digest
+    rows = [b - a for a, b in reads]
+    assert sum(rows) == len(pixels)  # every row once, in blocks along the chunks
+    if kind != "memmap":
+        assert all(a % 64 == 0 for a, _ in reads)
+    assert _checkpoint.data_digest(fresh.replace(scale=2.0)) == validated.digest
+    changed = pixels.copy()
+    changed[200, 5] ^= 1
+    (tmp_path / "changed").mkdir()
+    other = validate_out_of_core(AutoEncoder(), make_store(kind, changed,
+                                                           tmp_path / "changed"), reset=True)
+    assert other.digest != validated.digest

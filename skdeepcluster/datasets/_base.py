@@ -136,9 +136,11 @@ def _load_npz(path):
             f"File {path!r}: 'y' must be 1-dimensional with {X.shape[0]} "
             f"entries to match 'X', got shape {y.shape}."
         )
-    if y.dtype.kind not in "iu":
+    fractional = y.dtype.kind == "f" and not np.all(y == np.round(y))
+    if y.dtype.kind not in "iuf" or fractional:
         raise ValueError(
-            f"File {path!r}: 'y' must hold integer class labels, got dtype {y.dtype}."
+            f"File {path!r}: 'y' must hold integer class labels, got dtype {y.dtype}"
+            + (" with fractional values." if fractional else ".")
         )
     if train_size.size != 1 or not np.issubdtype(train_size.dtype, np.integer):
         raise ValueError(
