@@ -77,20 +77,13 @@ def resolve_batch_size(batch_size, n_samples):
 
 
 #: Gradient steps that ``max_epochs="auto"`` (:class:`AutoEncoder`) and
-#: ``pretrain_epochs="auto"`` (the clusterers) allow the pretraining at most: fewer than
-#: :data:`PRETRAIN_EPOCHS` epochs on large data.
+#: ``pretrain_epochs="auto"`` (the clusterers) allow the pretraining, in at most
+#: :data:`PRETRAIN_MAX_EPOCHS` epochs.
 PRETRAIN_STEPS = 14_000
 
-#: Gradient steps the ``"auto"`` pretraining makes at least: more than
-#: :data:`PRETRAIN_EPOCHS` epochs on data of a few hundred samples, where an epoch is a
-#: handful of steps. The small-data recipe was chosen on scikit-learn's digits, whose
-#: 100 epochs are about 2,900 steps at batch size 64; 100 epochs gave breast cancer (569
-#: samples) 900 steps and wine (178) 300, and about 3,000 steps raised every method on
-#: breast cancer by 0.004-0.010 and kept wine where it was (see the CHANGELOG).
-PRETRAIN_MIN_STEPS = 3_000
-
-#: Epochs of the ``"auto"`` pretraining length between those two bounds.
-PRETRAIN_EPOCHS = 100
+#: Epochs of the ``"auto"`` pretraining length on data too small to reach
+#: :data:`PRETRAIN_STEPS` gradient steps sooner.
+PRETRAIN_MAX_EPOCHS = 100
 
 #: Gradient steps that ``max_epochs="auto"`` allows a clustering phase (VaDE's, and
 #: DEC's and IDEC's when it is not augmented), in at most
@@ -116,13 +109,10 @@ def epochs_within(max_steps, max_epochs, n_samples, batch_size):
 
 
 def resolve_pretrain_epochs(epochs, n_samples, batch_size):
-    """``"auto"``: :data:`PRETRAIN_EPOCHS` epochs, or more where that many would make
-    fewer than :data:`PRETRAIN_MIN_STEPS` gradient steps of ``batch_size`` samples, or
-    fewer where they would exceed :data:`PRETRAIN_STEPS`."""
+    """``"auto"``: :data:`PRETRAIN_MAX_EPOCHS` epochs, or fewer where that many would
+    exceed :data:`PRETRAIN_STEPS` gradient steps of ``batch_size`` samples."""
     if isinstance(epochs, str) and epochs == "auto":
-        floor = math.ceil(PRETRAIN_MIN_STEPS / math.ceil(n_samples / batch_size))
-        return epochs_within(PRETRAIN_STEPS, max(PRETRAIN_EPOCHS, floor), n_samples,
-                             batch_size)
+        return epochs_within(PRETRAIN_STEPS, PRETRAIN_MAX_EPOCHS, n_samples, batch_size)
     return epochs
 
 

@@ -15,8 +15,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._autoencoder import AutoEncoder, resolve_loss
-from ._base import (SMALL_DATA, BaseDeepClusterer, check_image_shape, resolve_batch_size,
-                    resolve_image_shape, resolve_pretrain_epochs)
+from ._base import SMALL_DATA, BaseDeepClusterer, check_image_shape, resolve_image_shape
 from ._data import training_data, unscaled
 from ._kmeans import AUTO_TORCH_DISTANCES, cluster, refine_with_gaussian_mixture
 from ._progress import current as current_progress
@@ -156,13 +155,9 @@ class AutoEncoderClusterer(BaseDeepClusterer):
         ae = self.autoencoder
         ae = getattr(ae, "estimator", ae)  # sklearn.frozen.FrozenEstimator
         if ae is None:
-            # The length resolved here, as the loss: a memory= cache entry names the
-            # epochs it trained for, not "auto", whose rule may change.
-            epochs = resolve_pretrain_epochs(
-                self.pretrain_epochs, len(X), resolve_batch_size(self.batch_size, len(X)))
             ae = AutoEncoder(
                 hidden_dims=self.hidden_dims, latent_dim=self.latent_dim,
-                max_epochs=epochs, batch_size=self.batch_size,
+                max_epochs=self.pretrain_epochs, batch_size=self.batch_size,
                 lr=self.pretrain_lr, loss=resolve_loss(loss, X),
                 mixed_precision=self.mixed_precision,
                 device=device, random_state=seed, verbose=self.verbose,
