@@ -118,10 +118,11 @@ def data_digest(X):
     """A digest of the training data: shape, dtype and every value.
 
     In-memory data is hashed in blocks of about 64 MiB, at the speed of SHA-256 (0.5-2
-    GB/s depending on the CPU). Out-of-core data (an :class:`~skdeepcluster._data.ArraySource`)
-    keeps the digest that the validation pass of ``fit`` computed while it read every
-    block anyway; one that was not validated is read once, block by block along its
-    chunks, and keeps the digest. A change of any value gives another digest.
+    GB/s depending on the CPU). Out-of-core data (an
+    :class:`~skdeepcluster._data.ArraySource`) keeps the digest that the validation pass
+    of ``fit`` computed while it read every block anyway; one that was not validated is
+    read once, block by block along its chunks, and keeps the digest. A change of any
+    value gives another digest.
     """
     from ._data import ArraySource
 

@@ -242,11 +242,11 @@ class DeepClusterClusterer(BaseDeepClusterer):
         (over-clustering). Capped at the number of samples. ``"auto"``:
         ``min(50, max(n_clusters, n_samples // 25))``, that is 50 from 1,250 samples on
         and about 25 samples per pseudo-cluster below (but not fewer pseudo-clusters
-        than ``n_clusters``, up to 50). On USPS (conv backbone, 5 epochs, 3 seeds) 50 gave NMI 0.875
-        against 0.857 for 100 and 0.817 for 10 (one seed); on small data, where 50 are a
-        few samples each, every training batch oversamples them (standardised breast
-        cancer, 569 samples: ACC 0.878 with 50, 0.897 with the rule's 22, 15 seeds,
-        1 thread).
+        than ``n_clusters``, up to 50). On USPS (conv backbone, 5 epochs, 3 seeds) 50
+        gave NMI 0.875 against 0.857 for 100 and 0.817 for 10 (one seed); on small data,
+        where 50 are a few samples each, every training batch oversamples them
+        (standardised breast cancer, 569 samples: ACC 0.878 with 50, 0.897 with the
+        rule's 22, 15 seeds, 1 thread).
     image_shape : "auto", tuple of int (C, H, W) or None, default="auto"
         Shape of one image when the rows of ``X`` are flattened images: turns on the conv
         backbone. ``C * H * W`` must equal the number of features. ``"auto"`` takes rows
