@@ -63,6 +63,12 @@ def test_get_data_home_explicit(tmp_path):
     assert not target.exists()  # never created
 
 
+@pytest.mark.parametrize("loader", [get_data_home, load_usps, load_mnist])
+def test_data_home_of_another_type_names_the_parameter(loader):
+    with pytest.raises(TypeError, match="data_home must be a path"):
+        loader(3) if loader is get_data_home else loader(data_home=3)
+
+
 def test_get_data_home_env_var(monkeypatch, tmp_path):
     target = tmp_path / "from_env"
     monkeypatch.setenv("SKDEEPCLUSTER_DATA", str(target))

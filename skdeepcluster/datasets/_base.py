@@ -85,6 +85,11 @@ def get_data_home(data_home=None):
         data_home = os.environ.get(_ENV_VAR) or os.path.join(
             "~", _DEFAULT_DIRNAME
         )
+    if not isinstance(data_home, (str, os.PathLike)):
+        raise TypeError(
+            f"data_home must be a path (str or os.PathLike) or None, got "
+            f"{type(data_home).__name__} {data_home!r}."
+        )
     return os.path.expanduser(os.fspath(data_home))
 
 
