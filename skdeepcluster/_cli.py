@@ -255,9 +255,12 @@ def build_parser():
                           "clustering phase on images of 16 x 16 pixels or more, "
                           "deepcluster's conv net), no noise on deepcluster's rows that are "
                           "not images (default: augment)")
+    from ._deepcluster import PSEUDO_CLUSTERS, SAMPLES_PER_PSEUDO_CLUSTER
+
     fit.add_argument("--n-pseudo-clusters", type=_positive_int, metavar="K",
                      help="deepcluster only: clusters of the pseudo-labels during training "
-                          "(default: auto: min(50, max(k, n_samples // 25)))")
+                          f"(default: auto: min({PSEUDO_CLUSTERS}, max(k, n_samples // "
+                          f"{SAMPLES_PER_PSEUDO_CLUSTER})))")
     _add_common(fit)
     fit.set_defaults(handler=_run_fit)
 
