@@ -128,19 +128,16 @@ def data_digest(X):
 
     if isinstance(X, ArraySource) and X.in_memory:
         X = X.array  # its scaling is a parameter, in the fingerprint
-    if isinstance(X, ArraySource):  # out of core: rows as stored, never all at once
-        if X.digest is None:
-            src = X.replace(scale=None, check_finite=False)
-            h = data_hasher(X.shape, X.stored_dtype, out_of_core=True)
-            for start, stop in src.blocks(_HASH_BLOCK_BYTES):
-                h.update(np.ascontiguousarray(src.read(start, stop)))
-            X.digest = h.hexdigest()
+    out_of_core = isinstance(X, ArraySource)
+    if out_of_core and X.digest is not None:
         return X.digest
-    X = np.asarray(X)
-    h = data_hasher(X.shape, X.dtype, out_of_core=False)
-    step = max(1, _HASH_BLOCK_BYTES // max(X.nbytes // max(len(X), 1), 1))
-    for start in range(0, len(X), step):
-        h.update(np.ascontiguousarray(X[start:start + step]))
+    source = (X.replace(scale=None, check_finite=False) if out_of_core  # rows as stored
+              else ArraySource(np.asarray(X), dtype=np.float64, in_memory=True))
+    h = data_hasher(source.shape, source.stored_dtype, out_of_core)
+    for start, stop in source.blocks(_HASH_BLOCK_BYTES):
+        h.update(np.ascontiguousarray(source.read(start, stop)))
+    if out_of_core:
+        X.digest = h.hexdigest()
     return h.hexdigest()
 
 
