@@ -44,6 +44,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from skdeepcluster import AutoEncoder, DECClusterer
+from skdeepcluster._pretraining import INITS
 from skdeepcluster.datasets import load_mnist, load_usps
 from skdeepcluster.metrics import clustering_accuracy_score
 
@@ -325,7 +326,7 @@ def main(argv=None):
     p.add_argument("--data-home", default=None)
     p.add_argument("--methods", nargs="+", default=["kmeans", "ae_kmeans", "dec", "idec"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--init", choices=["auto", "kmeans", "gmm"], default="auto",
+    p.add_argument("--init", choices=list(INITS), default="auto",
                    help="the clusterers' init (how the pretrained embedding is first "
                         "clustered; default: 'auto', as the estimators)")
     p.add_argument("--pretrain-epochs", type=epochs_arg, default="auto",

@@ -214,20 +214,26 @@ class DECClusterer(AutoEncoderClusterer):
         it never depends on what is installed, so installing faiss does not change
         results. Every backend uses ``n_init`` and ``random_state``, and gives labels
         that are the nearest centres, with empty clusters reseeded.
-    init : {"auto", "kmeans", "gmm"}, default="auto"
+    init : {"auto", "kmeans", "gmm", "ward"}, default="auto"
         How the pretrained embedding is first clustered. ``"kmeans"``: k-means
-        (``n_init`` runs with ``kmeans_backend``). ``"gmm"``: that k-means, then a
-        Gaussian mixture with full covariances fitted by EM from its centres
+        (``n_init`` runs with ``kmeans_backend``). ``"ward"``: Ward's agglomerative
+        clustering (:class:`sklearn.cluster.AgglomerativeClustering`) of a random 10,000
+        rows at most; the clustering phase starts from the means of its clusters, each
+        row in the nearest one's. It minimises k-means's objective by merging from
+        single rows up instead of from random starts, so it does not settle where a wide
+        class is split and two narrow ones merged. ``"gmm"``: k-means, then a Gaussian
+        mixture with full covariances fitted by EM from its centres
         (:class:`sklearn.mixture.GaussianMixture`, on a random 100,000 rows of larger
-        data); the clustering phase starts from the
-        mixture's means and most probable components. Clusters in an embedding are
-        rarely spheres of one size, as k-means assumes: it tends to split a wide class
-        and merge two narrow ones, which the mixture can undo. ``"auto"``: ``"gmm"``
-        for 5,000 samples or more while ``n_samples * n_clusters`` is at most 10**8,
-        else ``"kmeans"`` (on fewer samples the full covariances overfit; beyond, EM
-        over every row and cluster is slow); and always ``"kmeans"`` after an augmented
-        pretraining (``augment=True`` on image rows), whose classes are compact enough
-        for k-means and where the mixture made the start unstable.
+        data); the clustering phase starts from the mixture's means and most probable
+        components. Clusters in an embedding are rarely spheres of one size, as k-means
+        assumes: it tends to split a wide class and merge two narrow ones, which the
+        mixture can undo. ``"auto"``: ``"kmeans"`` when ``n_samples * n_clusters``
+        exceeds 10**8 (Ward and EM are slow there). Below, ``"ward"`` after an augmented
+        pretraining (``augment=True`` on image rows), whose classes are compact: Ward
+        started every image dataset measured higher than k-means, and the mixture made
+        the start unstable there. Other embeddings: ``"gmm"`` from 5,000 samples on,
+        ``"kmeans"`` below (on fewer samples the full covariances overfit, and Ward
+        started tabular data lower than k-means).
     autoencoder : AutoEncoder or None, default=None
         Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
         ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``. An

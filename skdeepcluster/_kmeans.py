@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
+from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
@@ -79,6 +79,36 @@ def refine_with_gaussian_mixture(Z, centers, labels, seed):
     if np.bincount(refined, minlength=len(centers)).min() == 0:
         return centers, labels
     return mixture.means_.astype(np.asarray(centers).dtype), refined
+
+
+#: The ``init="ward"`` clustering links at most this many rows of the embedding (a
+#: random subset beyond): Ward's linkage keeps all pairwise distances, 10,000 rows take
+#: 400 MB (float64) and a few seconds, and the centres it gives are means over
+#: hundreds of rows per cluster.
+WARD_MAX_ROWS = 10_000
+
+
+def ward_clustering(Z, n_clusters, seed):
+    """Ward's agglomerative clustering of ``Z``: ``(centers, labels)`` (numpy).
+
+    :class:`sklearn.cluster.AgglomerativeClustering` (``linkage="ward"``) merges, from
+    single rows up, the two clusters whose merge adds least to the within-cluster sum
+    of squares: the objective of k-means, optimised from the bottom up instead of from
+    random starts, so that it does not settle in a k-means optimum that splits a wide
+    class and merges two narrow ones. It links at most :data:`WARD_MAX_ROWS` rows, or
+    ``n_clusters`` if that is more (a random subset drawn from ``seed`` beyond); the centres are the means of its
+    clusters, and every row of ``Z`` is labelled by its nearest centre (with every
+    cluster non-empty, see :func:`assign_nonempty`).
+    """
+    Z = np.asarray(Z)
+    linked, max_rows = Z, max(WARD_MAX_ROWS, n_clusters)
+    if len(Z) > max_rows:
+        rng = np.random.default_rng(seed)
+        linked = Z[np.sort(rng.choice(len(Z), max_rows, replace=False))]
+    wide = linked.astype(np.float64)
+    merged = AgglomerativeClustering(n_clusters, linkage="ward").fit_predict(wide)
+    centers = np.stack([wide[merged == j].mean(0) for j in range(n_clusters)])
+    return assign_nonempty(Z, centers.astype(Z.dtype))
 
 
 def resolve_kmeans_backend(backend, n_samples, n_clusters, device=None, *,

@@ -17,36 +17,42 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 from ._autoencoder import AutoEncoder, resolve_loss
 from ._base import SMALL_DATA, BaseDeepClusterer, check_image_shape, resolve_image_shape
 from ._data import training_data, unscaled
-from ._kmeans import AUTO_TORCH_DISTANCES, cluster, refine_with_gaussian_mixture
+from ._kmeans import (
+    AUTO_TORCH_DISTANCES,
+    cluster,
+    refine_with_gaussian_mixture,
+    ward_clustering,
+)
 from ._progress import current as current_progress
 from ._training import TRAIN_DTYPE, to_numpy
 
 
 #: Values of the clusterers' ``init`` parameter (how the pretrained embedding is first
 #: clustered).
-INITS = ("auto", "kmeans", "gmm")
+INITS = ("auto", "kmeans", "gmm", "ward")
 
 
 def resolve_init(init, n_samples, n_clusters, augmented=False):
-    """What ``init`` runs for ``n_samples`` rows into ``n_clusters``: ``"kmeans"`` or
-    ``"gmm"``.
+    """What ``init`` runs for ``n_samples`` rows into ``n_clusters``: ``"kmeans"``,
+    ``"gmm"`` or ``"ward"``.
 
-    ``"auto"`` is ``"gmm"`` from :data:`~skdeepcluster._base.SMALL_DATA` samples up to
-    :data:`~skdeepcluster._kmeans.AUTO_TORCH_DISTANCES` distances, ``"kmeans"``
-    otherwise: below, the full covariances (``latent_dim * (latent_dim + 1) / 2``
-    numbers per cluster) have too few points each and overfit; above, EM over every row
-    and cluster costs what the bounded torch k-means is there to avoid. An embedding
-    pretrained on augmented images (``augmented``) is always ``"kmeans"``: trained to
-    map shifted, rotated and zoomed copies of an image together, its classes are
-    compact enough for k-means, and the mixture's extra freedom only made the start
-    unstable (it merged classes on some seeds).
+    ``"auto"`` never runs more than the bounded torch k-means beyond
+    :data:`~skdeepcluster._kmeans.AUTO_TORCH_DISTANCES` distances: ``"kmeans"`` there.
+    Below, an embedding pretrained on augmented images (``augmented``) is ``"ward"``:
+    trained to map shifted, rotated and zoomed copies of an image together, its classes
+    are compact, and Ward's linkage started every image dataset measured higher than
+    k-means (the mixture made the start unstable there: it merged classes on some
+    seeds). Any other embedding is ``"gmm"`` from :data:`~skdeepcluster._base.SMALL_DATA`
+    samples up, ``"kmeans"`` below, where the full covariances (``latent_dim *
+    (latent_dim + 1) / 2`` numbers per cluster) have too few points each and overfit.
     """
     if init != "auto":
         return init
-    if (not augmented and SMALL_DATA <= n_samples
-            and n_samples * n_clusters <= AUTO_TORCH_DISTANCES):
-        return "gmm"
-    return "kmeans"
+    if n_samples * n_clusters > AUTO_TORCH_DISTANCES:
+        return "kmeans"
+    if augmented:
+        return "ward"
+    return "gmm" if SMALL_DATA <= n_samples else "kmeans"
 
 
 def _fit_autoencoder(autoencoder, X, checkpoint=None):
@@ -124,12 +130,15 @@ class AutoEncoderClusterer(BaseDeepClusterer):
 
     def _initial_clustering(self, Z, seed, n_init, init):
         """The clustering of the pretrained embedding ``Z`` (tensor) that the clustering
-        phase starts from: ``(centers, labels)`` (numpy). k-means (``n_init`` runs, the
-        backend of ``kmeans_backend``), refined by a full-covariance Gaussian mixture
-        when ``init`` (resolved by :meth:`_resolved_init`) is ``"gmm"``."""
+        phase starts from: ``(centers, labels)`` (numpy). By ``init`` (resolved by
+        :meth:`_resolved_init`): Ward's linkage (``"ward"``), or k-means (``n_init``
+        runs, the backend of ``kmeans_backend``), refined by a full-covariance Gaussian
+        mixture when ``init`` is ``"gmm"``."""
         progress = current_progress()
         if progress is not None:
             progress.phase("initial clustering")
+        if init == "ward":
+            return ward_clustering(to_numpy(Z), self.n_clusters, seed)
         centers, labels, _ = cluster(Z, self.n_clusters, backend=self._kmeans_backend(len(Z)),
                                      n_init=n_init, seed=seed)
         if init == "gmm":

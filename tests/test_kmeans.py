@@ -31,6 +31,7 @@ from skdeepcluster._kmeans import (
     refine_with_gaussian_mixture,
     reseed_empty_clusters,
     resolve_kmeans_backend,
+    ward_clustering,
 )
 
 SETTINGS = settings(max_examples=30, deadline=None)
@@ -352,6 +353,8 @@ def test_every_estimator_fits_with_the_torch_backend(digits, est, monkeypatch):
 
     monkeypatch.setattr(kmeans_module, "kmeans_torch", counting)
     monkeypatch.setattr(kmeans_module, "kmeans", no_sklearn)
+    if "init" in est.get_params():
+        est.set_params(init="kmeans")  # "auto" is Ward on these (augmented) images
     X = digits[0][:120]
     est.fit(X)
     assert calls and est.kmeans_backend_ == "torch"
@@ -396,9 +399,12 @@ def test_resolve_init():
     assert resolve_init("auto", SMALL_DATA, 10) == "gmm"
     assert resolve_init("auto", 10**6, 100) == "gmm"  # 10**8 distances: not above
     assert resolve_init("auto", 10**6, 101) == "kmeans"  # EM over every row too slow
-    # An augmented pretraining's embedding: k-means at every size.
-    assert resolve_init("auto", SMALL_DATA, 10, augmented=True) == "kmeans"
-    for init in ("kmeans", "gmm"):
+    # An augmented pretraining's embedding: Ward at every size up to 10**8 distances.
+    assert resolve_init("auto", 100, 10, augmented=True) == "ward"
+    assert resolve_init("auto", SMALL_DATA, 10, augmented=True) == "ward"
+    assert resolve_init("auto", 10**6, 100, augmented=True) == "ward"
+    assert resolve_init("auto", 10**6, 101, augmented=True) == "kmeans"
+    for init in ("kmeans", "gmm", "ward"):
         assert resolve_init(init, 10, 10**9) == init
         assert resolve_init(init, 10, 10**9, augmented=True) == init
 
@@ -460,58 +466,112 @@ def test_gaussian_mixture_refinement_keeps_kmeans_when_em_fails(failure, monkeyp
     assert out_centers is centers and out_labels is labels
 
 
+# -- init="ward": Ward's linkage, on a bounded subset of large data --------------------------
+
+
+def test_ward_clustering_starts_from_the_means_of_wards_clusters():
+    from sklearn.cluster import AgglomerativeClustering
+
+    Z, _ = make_blobs(600, n_features=4, centers=5, cluster_std=2.0, random_state=0)
+    Z = Z.astype(np.float32)
+    centers, labels = ward_clustering(Z, 5, seed=0)
+    merged = AgglomerativeClustering(5, linkage="ward").fit_predict(Z.astype(np.float64))
+    means = np.stack([Z[merged == j].astype(np.float64).mean(0) for j in range(5)])
+    assert centers.dtype == np.float32 and labels.shape == (600,)
+    np.testing.assert_allclose(centers, means, rtol=1e-5, atol=1e-5)
+    # Every row is in its nearest centre's cluster (not necessarily Ward's own cluster).
+    dist = ((Z[:, None, :] - centers[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(labels, dist.argmin(1))
+    assert adjusted_rand_score(merged, labels) > 0.9
+
+
+def test_ward_clustering_links_a_bounded_subset_of_large_data(monkeypatch):
+    from sklearn.cluster import AgglomerativeClustering
+
+    linked_rows = []
+    original = AgglomerativeClustering.fit_predict
+
+    def spy(self, Z, y=None):
+        linked_rows.append(len(Z))
+        return original(self, Z, y)
+
+    monkeypatch.setattr(AgglomerativeClustering, "fit_predict", spy)
+    monkeypatch.setattr(kmeans_module, "WARD_MAX_ROWS", 300)
+    Z, y = make_blobs(2000, n_features=3, centers=4, random_state=1)
+    centers, labels = ward_clustering(Z, 4, seed=0)
+    again, _ = ward_clustering(Z, 4, seed=0)
+    other, _ = ward_clustering(Z, 4, seed=1)
+    assert linked_rows == [300, 300, 300] and labels.shape == (2000,)
+    assert np.bincount(labels, minlength=4).min() > 0
+    assert adjusted_rand_score(y, labels) > 0.95  # well separated: the subset suffices
+    np.testing.assert_array_equal(centers, again)  # the subset is drawn from the seed
+    assert not np.array_equal(centers, other)
+    # More clusters than WARD_MAX_ROWS: it links as many rows as there are clusters.
+    linked_rows.clear()
+    _, labels = ward_clustering(Z, 400, seed=0)
+    assert linked_rows == [400] and len(np.unique(labels)) == 400
+
+
 @pytest.fixture
-def mixture_calls(monkeypatch):
-    """A list that gets one entry per call of the clusterers' mixture refinement."""
+def start_calls(monkeypatch):
+    """A list that gets "gmm" for each call of the clusterers' mixture refinement and
+    "ward" for each of their Ward clustering."""
     import skdeepcluster._pretraining as pretraining
 
     calls = []
-    original = pretraining.refine_with_gaussian_mixture
 
-    def spy(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
+    def spy(name):
+        original = getattr(pretraining, name)
 
-    monkeypatch.setattr(pretraining, "refine_with_gaussian_mixture", spy)
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(pretraining, name, wrapper)
+
+    spy("refine_with_gaussian_mixture")
+    spy("ward_clustering")
     return calls
 
 
-@pytest.mark.parametrize("init, refined", [("kmeans", False), ("gmm", True), ("auto", False)])
+_RAN = {"kmeans": [], "gmm": ["refine_with_gaussian_mixture"], "ward": ["ward_clustering"]}
+
+
+@pytest.mark.parametrize("init, resolved", [("kmeans", "kmeans"), ("gmm", "gmm"),
+                                            ("ward", "ward"), ("auto", "ward")])
 @pytest.mark.parametrize("cls", [DECClusterer, DCNClusterer, VaDEClusterer],
                          ids=lambda cls: cls.__name__)
-def test_init_decides_whether_the_mixture_refines_the_start(digits, mixture_calls, init,
-                                                            refined, cls):
-    calls = mixture_calls
+def test_init_decides_how_the_embedding_is_first_clustered(digits, start_calls, init,
+                                                           resolved, cls):
     est = cls(n_clusters=3, init=init, n_init=2, pretrain_epochs=2, max_epochs=1,
               batch_size=16, **TINY)
-    X = digits[0][:120]  # below SMALL_DATA: "auto" is k-means alone
+    X = digits[0][:120]  # 8 x 8 images, augmented pretraining: "auto" is Ward
     est.fit(X)
-    assert bool(calls) is refined
-    assert est.init_ == ("gmm" if refined else "kmeans")
+    assert start_calls == _RAN[resolved]
+    assert est.init_ == resolved
     np.testing.assert_array_equal(est.predict(X), est.labels_)
 
 
 @pytest.mark.parametrize("cls", [DECClusterer, DCNClusterer, VaDEClusterer],
                          ids=lambda cls: cls.__name__)
-def test_init_auto_is_kmeans_after_an_augmented_pretraining(cls, mixture_calls):
-    calls = mixture_calls
+def test_init_auto_is_ward_after_an_augmented_pretraining(cls, start_calls):
     # SMALL_DATA rows of 8 x 8 values in [0, 1]: images, large enough for the mixture.
     X = np.random.default_rng(0).random((SMALL_DATA, 64), dtype=np.float32)
     kw = dict(n_clusters=3, n_init=1, pretrain_epochs=1, max_epochs=1, batch_size=1024,
               **TINY)
     cases = [
-        ({}, "kmeans"),  # image rows, augment=True: augmented
+        ({}, "ward"),  # image rows, augment=True: augmented
         ({"augment": False}, "gmm"),
         ({"image_shape": None}, "gmm"),  # not images: nothing to augment
         ({"autoencoder": tiny_autoencoder(augment=False, max_epochs=1)}, "gmm"),
-        ({"autoencoder": tiny_autoencoder(max_epochs=1).fit(X[:200])}, "kmeans"),
+        ({"autoencoder": tiny_autoencoder(max_epochs=1).fit(X[:200])}, "ward"),
         ({"autoencoder": tiny_autoencoder(augment=False, max_epochs=1).fit(X[:200])}, "gmm"),
     ]
     for params, expected in cases:
-        calls.clear()
+        start_calls.clear()
         est = cls(**kw, **params).fit(X)
         assert est.init_ == expected, params
-        assert bool(calls) is (expected == "gmm"), params
+        assert start_calls == _RAN[expected], params
     # Not in [0, 1]: not images under the "auto" rule, so not augmented.
     assert cls(**kw).fit(X * 2 - 1).init_ == "gmm"
 
