@@ -96,9 +96,9 @@ def ward_clustering(Z, n_clusters, seed):
     of squares: the objective of k-means, optimised from the bottom up instead of from
     random starts, so that it does not settle in a k-means optimum that splits a wide
     class and merges two narrow ones. It links at most :data:`WARD_MAX_ROWS` rows, or
-    ``n_clusters`` if that is more (a random subset drawn from ``seed`` beyond); the centres are the means of its
-    clusters, and every row of ``Z`` is labelled by its nearest centre (with every
-    cluster non-empty, see :func:`assign_nonempty`).
+    ``n_clusters`` if that is more (a random subset drawn from ``seed`` beyond); the
+    centres are the means of its clusters, and every row of ``Z`` is labelled by its
+    nearest centre (with every cluster non-empty, see :func:`assign_nonempty`).
     """
     Z = np.asarray(Z)
     linked, max_rows = Z, max(WARD_MAX_ROWS, n_clusters)

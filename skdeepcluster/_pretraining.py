@@ -36,15 +36,16 @@ def resolve_init(init, n_samples, n_clusters, augmented=False):
     """What ``init`` runs for ``n_samples`` rows into ``n_clusters``: ``"kmeans"``,
     ``"gmm"`` or ``"ward"``.
 
-    ``"auto"`` never runs more than the bounded torch k-means beyond
-    :data:`~skdeepcluster._kmeans.AUTO_TORCH_DISTANCES` distances: ``"kmeans"`` there.
-    Below, an embedding pretrained on augmented images (``augmented``) is ``"ward"``:
-    trained to map shifted, rotated and zoomed copies of an image together, its classes
-    are compact, and Ward's linkage started every image dataset measured higher than
-    k-means (the mixture made the start unstable there: it merged classes on some
-    seeds). Any other embedding is ``"gmm"`` from :data:`~skdeepcluster._base.SMALL_DATA`
-    samples up, ``"kmeans"`` below, where the full covariances (``latent_dim *
-    (latent_dim + 1) / 2`` numbers per cluster) have too few points each and overfit.
+    ``"auto"`` is ``"kmeans"`` beyond :data:`~skdeepcluster._kmeans.AUTO_TORCH_DISTANCES`
+    distances, where only the bounded torch k-means is cheap enough. Below, an embedding
+    pretrained on augmented images (``augmented``) is ``"ward"``: trained to map
+    shifted, rotated and zoomed copies of an image together, its classes are compact,
+    and Ward's linkage started every image dataset measured higher than k-means (the
+    mixture made the start unstable there: it merged classes on some seeds). Any other
+    embedding is ``"gmm"`` from :data:`~skdeepcluster._base.SMALL_DATA` samples up and
+    ``"kmeans"`` below, where the full covariances
+    (``latent_dim * (latent_dim + 1) / 2`` numbers per cluster) have too few points each
+    and overfit.
     """
     if init != "auto":
         return init
