@@ -106,15 +106,16 @@ class _DECPhase(ClusteringPhase):
 class DECClusterer(AutoEncoderClusterer):
     """Deep Embedded Clustering (Xie et al., 2016); IDEC (Guo et al., 2017) with ``gamma > 0``.
 
-    An autoencoder is pretrained (or reused), k-means on its embedding gives the initial
-    centres, then the encoder and the centres are trained together to sharpen the soft
-    assignments: Student-t similarities ``q`` between embeddings and centres are pulled
-    towards the target ``p_ij ∝ q_ij^2 / f_j`` (``f_j = sum_i q_ij``), computed on the
-    whole dataset every ``update_interval`` iterations, by minimising ``KL(P || Q)``.
-    Training stops when fewer than a fraction ``tol`` of the labels change between two
-    target updates, or after ``max_epochs``. With ``gamma > 0`` (IDEC) the decoder is kept
-    and the loss is ``MSE(x, x_hat) + gamma * KL(P || Q)``, which preserves the local
-    structure of the embedding.
+    An autoencoder is pretrained (or reused), a clustering of its embedding (k-means, or
+    Ward's linkage for images: ``init``) gives the initial centres, then the encoder and
+    the centres are trained together to sharpen the soft assignments: Student-t
+    similarities ``q`` between embeddings and centres are pulled towards the target
+    ``p_ij ∝ q_ij^2 / f_j`` (``f_j = sum_i q_ij``), computed on the whole dataset every
+    ``update_interval`` iterations, by minimising ``KL(P || Q)``. Training stops when
+    fewer than a fraction ``tol`` of the labels change between two target updates, or
+    after ``max_epochs``. With ``gamma > 0`` (IDEC) the decoder is kept and the loss is
+    ``MSE(x, x_hat) + gamma * KL(P || Q)``, which preserves the local structure of the
+    embedding.
 
     On images of at least 16 x 16 pixels the clustering phase trains, by default, on
     augmented copies of the images, as DEC-DA and IDEC-DA (Guo et al., 2018): the target
@@ -201,9 +202,10 @@ class DECClusterer(AutoEncoderClusterer):
         Number of k-means runs on the pretrained embedding (the best by inertia is
         kept): many, because a single run on an embedding often ends in a local optimum
         that splits one class and merges two, and on a 10-d embedding 100 runs cost
-        seconds even for 70,000 rows.
+        seconds even for 70,000 rows. Not used by a Ward start (``init``).
     kmeans_backend : {"auto", "sklearn", "torch", "faiss"}, default="auto"
-        The k-means that clusters the pretrained embedding.
+        The k-means that clusters the pretrained embedding (not used by a Ward start,
+        ``init``).
         ``"sklearn"``: :class:`sklearn.cluster.KMeans`. ``"torch"``: the package's
         k-means in torch, on ``device`` (k-means++ starts; distances computed in blocks
         of bounded memory, under 200 MB beyond the embedding for a million samples into
@@ -219,10 +221,10 @@ class DECClusterer(AutoEncoderClusterer):
         (``n_init`` runs with ``kmeans_backend``). ``"ward"``: Ward's agglomerative
         clustering (:class:`sklearn.cluster.AgglomerativeClustering`) of a random 10,000
         rows at most; the clustering phase starts from the means of its clusters, each
-        row in the nearest one's. It minimises k-means's objective by merging from
-        single rows up instead of from random starts, so it does not settle where a wide
-        class is split and two narrow ones merged. ``"gmm"``: k-means, then a Gaussian
-        mixture with full covariances fitted by EM from its centres
+        row in the nearest one's. Ward merges, from single rows up, the two clusters
+        whose merge adds least to the within-cluster sum of squares (greedily, without
+        random starts). ``"gmm"``: k-means, then a Gaussian mixture with full
+        covariances fitted by EM from its centres
         (:class:`sklearn.mixture.GaussianMixture`, on a random 100,000 rows of larger
         data); the clustering phase starts from the mixture's means and most probable
         components. Clusters in an embedding are rarely spheres of one size, as k-means
@@ -233,7 +235,8 @@ class DECClusterer(AutoEncoderClusterer):
         started every image dataset measured higher than k-means, and the mixture made
         the start unstable there. Other embeddings: ``"gmm"`` from 5,000 samples on,
         ``"kmeans"`` below (on fewer samples the full covariances overfit, and Ward
-        started tabular data lower than k-means).
+        started tabular data lower than k-means). ``"ward"`` allows at most 10,000
+        clusters.
     autoencoder : AutoEncoder or None, default=None
         Pretraining to start from. None pretrains an :class:`AutoEncoder` built from
         ``hidden_dims``, ``latent_dim``, ``pretrain_epochs`` and ``pretrain_lr``. An
@@ -263,7 +266,7 @@ class DECClusterer(AutoEncoderClusterer):
         same data with the same parameters (after Ctrl-C, a crash or a killed process)
         resumes where it stood, with the result of an uninterrupted fit on the CPU, and
         returns a finished fit at once (see ``resumed_from_`` and the user guide). The
-        state is written at the end of pretraining, after the initial k-means, every
+        state is written at the end of pretraining, after the initial clustering, every
         ``checkpoint_every`` epochs and at the end, atomically, to
         ``<checkpoint>/DECClusterer-<fingerprint>.ckpt``: one file per fingerprint of
         the data and of the parameters other than ``checkpoint``, ``checkpoint_every``,
@@ -295,8 +298,8 @@ class DECClusterer(AutoEncoderClusterer):
         One record per epoch: ``train_loss``, ``delta_label`` (fraction of the labels
         ``argmax q`` that changed over the epoch), ``dur``.
     kmeans_backend_ : str
-        The k-means backend the fit used: ``kmeans_backend``, with ``"auto"``
-        resolved.
+        The k-means backend of the fit: ``kmeans_backend``, with ``"auto"`` resolved
+        (a Ward start, ``init_ == "ward"``, runs no k-means).
     init_ : str
         How the embedding was first clustered: ``init``, with ``"auto"`` resolved.
     resumed_from_ : dict or None

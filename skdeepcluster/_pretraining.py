@@ -19,6 +19,7 @@ from ._base import SMALL_DATA, BaseDeepClusterer, check_image_shape, resolve_ima
 from ._data import training_data, unscaled
 from ._kmeans import (
     AUTO_TORCH_DISTANCES,
+    check_ward_clusters,
     cluster,
     refine_with_gaussian_mixture,
     ward_clustering,
@@ -104,6 +105,8 @@ class AutoEncoderClusterer(BaseDeepClusterer):
     def _check_fit_data(self, X):
         super()._check_fit_data(X)
         check_image_shape(self.image_shape, X.shape[1])
+        if self.init == "ward":  # before the pretraining, not after it
+            check_ward_clusters(self.n_clusters)
 
     def _pretraining_images(self, X):
         """``(image_shape, augmented)`` of this fit's pretraining on the validated

@@ -175,34 +175,34 @@ class VaDEClusterer(AutoEncoderClusterer):
     per point and every log-sum computed with log-sum-exp.
 
     Training starts from an autoencoder pretrained on ``X`` (the mean head is its
-    embedding layer; the log-variance head is new and starts small) and from a
-    Gaussian mixture with diagonal covariances fitted to the k-means clusters of its
-    embedding (``n_init`` runs of k-means): each cluster gives a component's weight, mean
-    and variances. This is not EM to convergence, which on MNIST moved away from the
-    classes: from the k-means partitions of the three benchmark seeds (accuracy 0.922 /
-    0.918 / 0.920) the fitted Gaussians give 0.931 / 0.927 / 0.929, and 100 EM
+    embedding layer; the log-variance head is new and starts small) and from a Gaussian
+    mixture with diagonal covariances fitted to the initial clusters of its embedding
+    (k-means, or Ward's linkage for images: ``init``): each cluster gives a component's
+    weight, mean and variances. This is not EM to convergence, which on MNIST moved away
+    from the classes: from the k-means partitions of the three benchmark seeds (accuracy
+    0.922 / 0.918 / 0.920) the fitted Gaussians give 0.931 / 0.927 / 0.929, and 100 EM
     iterations from them 0.895 / 0.920 / 0.899; mixtures fitted by
-    :class:`~sklearn.mixture.GaussianMixture` from its own starts, chosen by
-    likelihood, gave anything from 0.78 to 0.92 on one embedding. The
-    pretraining uses the reconstruction term of the ELBO as its loss: the binary
-    cross-entropy for a Bernoulli decoder, the squared error (with linear tails beyond
-    residuals of 1, ``loss="huber"``) for a Gaussian one, so
-    that the pretrained decoder already is VaDE's decoder. This matters: on MNIST
-    (seed 1, both runs with ``prior_lr=lr``) a squared-error pretraining gave an initial
-    mixture of accuracy 0.885 that VaDE training lowered to 0.857 in 30 epochs, while the
-    cross-entropy pretraining (same network, optimizer and epochs) gave 0.920 and VaDE
-    raised it to 0.940. The clustering phase runs Adam with ``lr`` for the encoder and
-    decoder and ``prior_lr`` (ten times lower by default) for the mixture parameters,
-    both multiplied by 0.9 every 10 epochs down to a tenth of their initial values,
-    until fewer than a fraction ``tol`` of the labels change over an epoch or for
-    ``max_epochs`` epochs. The slower mixture keeps the components on the clusters they
-    started from while the encoder gathers their points: on MNIST a mixture learned at
-    ``lr`` ended at accuracy 0.894 / 0.944 / 0.940 on three seeds (seed 0 drifting away
-    from its start at 0.931 while the ELBO improved), at ``lr / 10`` at 0.935 / 0.935 /
-    0.938 from the same pretrainings. The rates rise linearly to their
-    initial values over the first epoch: the ELBO is a new objective for the pretrained
-    network, and full-size Adam steps from the start scramble its embedding (on USPS
-    they left half the components without points after one epoch).
+    :class:`~sklearn.mixture.GaussianMixture` from its own starts, chosen by likelihood,
+    gave anything from 0.78 to 0.92 on one embedding. The pretraining uses the
+    reconstruction term of the ELBO as its loss: the binary cross-entropy for a
+    Bernoulli decoder, the squared error (with linear tails beyond residuals of 1,
+    ``loss="huber"``) for a Gaussian one, so that the pretrained decoder already is
+    VaDE's decoder. This matters: on MNIST (seed 1, both runs with ``prior_lr=lr``) a
+    squared-error pretraining gave an initial mixture of accuracy 0.885 that VaDE
+    training lowered to 0.857 in 30 epochs, while the cross-entropy pretraining (same
+    network, optimizer and epochs) gave 0.920 and VaDE raised it to 0.940. The
+    clustering phase runs Adam with ``lr`` for the encoder and decoder and ``prior_lr``
+    (ten times lower by default) for the mixture parameters, both multiplied by 0.9
+    every 10 epochs down to a tenth of their initial values, until fewer than a fraction
+    ``tol`` of the labels change over an epoch or for ``max_epochs`` epochs. The slower
+    mixture keeps the components on the clusters they started from while the encoder
+    gathers their points: on MNIST a mixture learned at ``lr`` ended at accuracy 0.894 /
+    0.944 / 0.940 on three seeds (seed 0 drifting away from its start at 0.931 while the
+    ELBO improved), at ``lr / 10`` at 0.935 / 0.935 / 0.938 from the same pretrainings.
+    The rates rise linearly to their initial values over the first epoch: the ELBO is a
+    new objective for the pretrained network, and full-size Adam steps from the start
+    scramble its embedding (on USPS they left half the components without points after
+    one epoch).
 
     Predictions are deterministic: ``predict_proba`` is ``p(c | z)`` at the posterior
     mean ``z = mu(x)`` (not a sample), ``predict`` its argmax and ``transform`` gives
@@ -299,10 +299,11 @@ class VaDEClusterer(AutoEncoderClusterer):
         Number of k-means runs on the pretrained embedding (the best by inertia is
         kept): many, because a single run on an embedding often ends in a local optimum
         that splits one class and merges two, and on a 10-d embedding 100 runs cost
-        seconds even for 70,000 rows. The initial mixture is fitted to its clusters
+        seconds even for 70,000 rows. Not used by a Ward start (``init``). The initial mixture is fitted to its clusters
         (see ``init``).
     kmeans_backend : {"auto", "sklearn", "torch", "faiss"}, default="auto"
-        The k-means that clusters the pretrained embedding.
+        The k-means that clusters the pretrained embedding (not used by a Ward start,
+        ``init``).
         ``"sklearn"``: :class:`sklearn.cluster.KMeans`. ``"torch"``: the package's
         k-means in torch, on ``device`` (k-means++ starts; distances computed in blocks
         of bounded memory, under 200 MB beyond the embedding for a million samples into
@@ -318,10 +319,10 @@ class VaDEClusterer(AutoEncoderClusterer):
         (``n_init`` runs with ``kmeans_backend``). ``"ward"``: Ward's agglomerative
         clustering (:class:`sklearn.cluster.AgglomerativeClustering`) of a random 10,000
         rows at most; the clustering phase starts from the means of its clusters, each
-        row in the nearest one's. It minimises k-means's objective by merging from
-        single rows up instead of from random starts, so it does not settle where a wide
-        class is split and two narrow ones merged. ``"gmm"``: k-means, then a Gaussian
-        mixture with full covariances fitted by EM from its centres
+        row in the nearest one's. Ward merges, from single rows up, the two clusters
+        whose merge adds least to the within-cluster sum of squares (greedily, without
+        random starts). ``"gmm"``: k-means, then a Gaussian mixture with full
+        covariances fitted by EM from its centres
         (:class:`sklearn.mixture.GaussianMixture`, on a random 100,000 rows of larger
         data); the clustering phase starts from the clusters of the mixture's most
         probable components (see below for the prior's initial mixture). Clusters in an
@@ -333,7 +334,7 @@ class VaDEClusterer(AutoEncoderClusterer):
         measured higher than k-means, and the mixture made the start unstable there.
         Other embeddings: ``"gmm"`` from 5,000 samples on, ``"kmeans"`` below (on fewer
         samples the full covariances overfit, and Ward started tabular data lower than
-        k-means).
+        k-means). ``"ward"`` allows at most 10,000 clusters.
 
         The prior's initial mixture has a component per cluster at the cluster's mean.
         After an augmented pretraining each component also takes its cluster's weight
@@ -418,8 +419,8 @@ class VaDEClusterer(AutoEncoderClusterer):
         One record per epoch: ``train_loss`` (negative ELBO per sample),
         ``delta_label`` (fraction of labels changed over the epoch), ``dur``, ...
     kmeans_backend_ : str
-        The k-means backend the fit used: ``kmeans_backend``, with ``"auto"``
-        resolved.
+        The k-means backend of the fit: ``kmeans_backend``, with ``"auto"`` resolved
+        (a Ward start, ``init_ == "ward"``, runs no k-means).
     init_ : str
         How the embedding was first clustered: ``init``, with ``"auto"`` resolved.
     resumed_from_ : dict or None
@@ -638,7 +639,7 @@ class VaDEClusterer(AutoEncoderClusterer):
         ``augmented``: whether the pretraining trained on augmented images.
         """
         # The initial mixture is a Gaussian per cluster of the initial clustering of the
-        # embedding (n_init k-means restarts, as DEC and DCN start). Not EM: from this
+        # embedding (k-means or Ward's linkage, ``init``, as DEC and DCN start). Not EM: from this
         # start EM drifted to mixtures that split one class and merged two (see the
         # class docstring). After an augmented pretraining each cluster keeps its own
         # weight and diagonal variances; otherwise the mixture starts as the k-means

@@ -483,6 +483,9 @@ def test_ward_clustering_starts_from_the_means_of_wards_clusters():
     dist = ((Z[:, None, :] - centers[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(labels, dist.argmin(1))
     assert adjusted_rand_score(merged, labels) > 0.9
+    # Integer rows: the centres are means, not truncated to integers.
+    int_centers, _ = ward_clustering(np.round(Z * 10).astype(np.int64), 5, seed=0)
+    assert int_centers.dtype == np.float64 and np.any(int_centers % 1 != 0)
 
 
 def test_ward_clustering_links_a_bounded_subset_of_large_data(monkeypatch):
@@ -506,10 +509,23 @@ def test_ward_clustering_links_a_bounded_subset_of_large_data(monkeypatch):
     assert adjusted_rand_score(y, labels) > 0.95  # well separated: the subset suffices
     np.testing.assert_array_equal(centers, again)  # the subset is drawn from the seed
     assert not np.array_equal(centers, other)
-    # More clusters than WARD_MAX_ROWS: it links as many rows as there are clusters.
+    # More clusters than WARD_MAX_ROWS: a clear error, before any linkage.
     linked_rows.clear()
-    _, labels = ward_clustering(Z, 400, seed=0)
-    assert linked_rows == [400] and len(np.unique(labels)) == 400
+    with pytest.raises(ValueError, match="n_clusters=400 clusters"):
+        ward_clustering(Z, 400, seed=0)
+    assert linked_rows == []
+
+
+def test_init_ward_refuses_more_clusters_than_it_links_before_pretraining(monkeypatch):
+    monkeypatch.setattr(kmeans_module, "WARD_MAX_ROWS", 5)
+    X = np.random.default_rng(0).random((40, 4), dtype=np.float32)
+    for cls in (DECClusterer, DCNClusterer, VaDEClusterer):
+        est = cls(n_clusters=6, init="ward", pretrain_epochs=1, max_epochs=1, **TINY)
+        with pytest.raises(ValueError, match='init="ward" links at most 5 rows'):
+            est.fit(X)
+        assert not hasattr(est, "autoencoder_") and not hasattr(est, "labels_")
+        # the same data with a k-means start fits
+        est.set_params(init="kmeans").fit(X)
 
 
 @pytest.fixture
