@@ -19,6 +19,7 @@ from ._base import SMALL_DATA, BaseDeepClusterer, check_image_shape, resolve_ima
 from ._data import training_data, unscaled
 from ._kmeans import (
     AUTO_TORCH_DISTANCES,
+    WARD_MAX_ROWS,
     check_ward_clusters,
     cluster,
     refine_with_gaussian_mixture,
@@ -39,10 +40,13 @@ def resolve_init(init, n_samples, n_clusters, augmented=False):
 
     ``"auto"`` is ``"kmeans"`` beyond :data:`~skdeepcluster._kmeans.AUTO_TORCH_DISTANCES`
     distances, where only the bounded torch k-means is cheap enough. Below, an embedding
-    pretrained on augmented images (``augmented``) is ``"ward"``: trained to map
-    shifted, rotated and zoomed copies of an image together, its classes are compact,
-    and Ward's linkage started every image dataset measured higher than k-means (the
-    mixture made the start unstable there: it merged classes on some seeds). Any other
+    pretrained on augmented images (``augmented``) is ``"ward"`` when Ward's linkage
+    takes every row (at most :data:`~skdeepcluster._kmeans.WARD_MAX_ROWS`), else
+    ``"kmeans"``: trained to map shifted, rotated and zoomed copies of an image
+    together, its classes are compact; Ward over all rows started digits and USPS
+    higher than k-means, while on MNIST, where it links a random subset, the start
+    depended on the subset and DEC and IDEC ended slightly lower on average (the mixture
+    made the start unstable on all of them: it merged classes on some seeds). Any other
     embedding is ``"gmm"`` from :data:`~skdeepcluster._base.SMALL_DATA` samples up and
     ``"kmeans"`` below, where the full covariances
     (``latent_dim * (latent_dim + 1) / 2`` numbers per cluster) have too few points each
@@ -53,7 +57,7 @@ def resolve_init(init, n_samples, n_clusters, augmented=False):
     if n_samples * n_clusters > AUTO_TORCH_DISTANCES:
         return "kmeans"
     if augmented:
-        return "ward"
+        return "ward" if n_samples <= WARD_MAX_ROWS else "kmeans"
     return "gmm" if SMALL_DATA <= n_samples else "kmeans"
 
 

@@ -329,10 +329,12 @@ class VaDEClusterer(AutoEncoderClusterer):
         embedding are rarely spheres of one size, as k-means assumes: it tends to split
         a wide class and merge two narrow ones, which the mixture can undo. ``"auto"``:
         ``"kmeans"`` when ``n_samples * n_clusters`` exceeds 10**8 (Ward and EM are slow
-        there). Below, ``"ward"`` after an augmented pretraining (``augment=True`` on
-        image rows), whose classes are compact: Ward started every image dataset
-        measured higher than k-means, and the mixture made the start unstable there.
-        Other embeddings: ``"gmm"`` from 5,000 samples on, ``"kmeans"`` below (on fewer
+        there). Below, after an augmented pretraining (``augment=True`` on image rows),
+        whose classes are compact: ``"ward"`` up to 10,000 samples, which Ward links all
+        (it started digits and USPS higher than k-means), ``"kmeans"`` beyond (on a
+        random subset, as for MNIST, the start depended on the rows drawn and DEC and
+        IDEC ended slightly lower); the mixture made the start unstable there. Other
+        embeddings: ``"gmm"`` from 5,000 samples on, ``"kmeans"`` below (on fewer
         samples the full covariances overfit, and Ward started tabular data lower than
         k-means). ``"ward"`` allows at most 10,000 clusters.
 

@@ -21,6 +21,7 @@ from skdeepcluster._checkpoint import fingerprint
 from skdeepcluster._pretraining import resolve_init
 from skdeepcluster._kmeans import (
     DISTANCE_BLOCK_BYTES,
+    WARD_MAX_ROWS,
     _assign,
     _chunk_rows,
     assign_nonempty,
@@ -399,11 +400,12 @@ def test_resolve_init():
     assert resolve_init("auto", SMALL_DATA, 10) == "gmm"
     assert resolve_init("auto", 10**6, 100) == "gmm"  # 10**8 distances: not above
     assert resolve_init("auto", 10**6, 101) == "kmeans"  # EM over every row too slow
-    # An augmented pretraining's embedding: Ward at every size up to 10**8 distances.
+    # An augmented pretraining's embedding: Ward while it links every row, then k-means.
     assert resolve_init("auto", 100, 10, augmented=True) == "ward"
     assert resolve_init("auto", SMALL_DATA, 10, augmented=True) == "ward"
-    assert resolve_init("auto", 10**6, 100, augmented=True) == "ward"
-    assert resolve_init("auto", 10**6, 101, augmented=True) == "kmeans"
+    assert resolve_init("auto", WARD_MAX_ROWS, 10, augmented=True) == "ward"
+    assert resolve_init("auto", WARD_MAX_ROWS + 1, 10, augmented=True) == "kmeans"
+    assert resolve_init("auto", 10**6, 100, augmented=True) == "kmeans"
     for init in ("kmeans", "gmm", "ward"):
         assert resolve_init(init, 10, 10**9) == init
         assert resolve_init(init, 10, 10**9, augmented=True) == init
