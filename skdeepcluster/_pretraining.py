@@ -45,8 +45,9 @@ def resolve_init(init, n_samples, n_clusters, augmented=False):
     ``"kmeans"``: trained to map shifted, rotated and zoomed copies of an image
     together, its classes are compact; Ward over all rows started digits and USPS
     higher than k-means, while on MNIST, where it links a random subset, the start
-    depended on the subset and DEC and IDEC ended slightly lower on average (the mixture
-    made the start unstable on all of them: it merged classes on some seeds). Any other
+    depended on the subset and DEC and IDEC ended slightly lower on average (on such
+    embeddings the mixture made the start unstable: it merged classes on some USPS
+    seeds). Any other
     embedding is ``"gmm"`` from :data:`~skdeepcluster._base.SMALL_DATA` samples up and
     ``"kmeans"`` below, where the full covariances
     (``latent_dim * (latent_dim + 1) / 2`` numbers per cluster) have too few points each

@@ -532,8 +532,8 @@ def test_init_ward_refuses_more_clusters_than_it_links_before_pretraining(monkey
 
 @pytest.fixture
 def start_calls(monkeypatch):
-    """A list that gets "gmm" for each call of the clusterers' mixture refinement and
-    "ward" for each of their Ward clustering."""
+    """A list that gets the name of each start function the clusterers call:
+    ``refine_with_gaussian_mixture`` or ``ward_clustering``."""
     import skdeepcluster._pretraining as pretraining
 
     calls = []
