@@ -641,9 +641,9 @@ class VaDEClusterer(AutoEncoderClusterer):
         ``augmented``: whether the pretraining trained on augmented images.
         """
         # The initial mixture is a Gaussian per cluster of the initial clustering of the
-        # embedding (k-means or Ward's linkage, ``init``, as DEC and DCN start). Not EM: from this
-        # start EM drifted to mixtures that split one class and merged two (see the
-        # class docstring). After an augmented pretraining each cluster keeps its own
+        # embedding (k-means or Ward's linkage, ``init``, as DEC and DCN start). Not EM:
+        # from this start EM drifted to mixtures that split one class and merged two
+        # (see the class docstring). After an augmented pretraining each cluster keeps its own
         # weight and diagonal variances; otherwise the mixture starts as the k-means
         # model (equal weights, one shared spherical variance), whose assignments are
         # the nearest means: on some embeddings of data that are not augmented images

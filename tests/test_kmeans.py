@@ -430,17 +430,24 @@ def test_gaussian_mixture_refinement_recovers_clusters_kmeans_cannot():
     np.testing.assert_allclose(np.sort(refined_centers[:, 0]), [0.0, 5.0], atol=0.3)
 
 
+def _rows_seen(monkeypatch, cls, method):
+    """Patch ``cls.method(self, Z, y=None)`` to record ``len(Z)`` of each call in the
+    returned list before running it."""
+    seen = []
+    original = getattr(cls, method)
+
+    def spy(self, Z, y=None):
+        seen.append(len(Z))
+        return original(self, Z, y)
+
+    monkeypatch.setattr(cls, method, spy)
+    return seen
+
+
 def test_gaussian_mixture_is_fitted_on_a_bounded_subset_of_large_data(monkeypatch):
     from sklearn.mixture import GaussianMixture
 
-    fitted_rows = []
-    original_fit = GaussianMixture.fit
-
-    def spy(self, Z, y=None):
-        fitted_rows.append(len(Z))
-        return original_fit(self, Z, y)
-
-    monkeypatch.setattr(GaussianMixture, "fit", spy)
+    fitted_rows = _rows_seen(monkeypatch, GaussianMixture, "fit")
     monkeypatch.setattr(kmeans_module, "GMM_MAX_ROWS", 500)
     Z, y = _wide_and_narrow()
     centers, labels, _ = cluster(Z, 2, n_init=5, seed=0)
@@ -493,14 +500,7 @@ def test_ward_clustering_starts_from_the_means_of_wards_clusters():
 def test_ward_clustering_links_a_bounded_subset_of_large_data(monkeypatch):
     from sklearn.cluster import AgglomerativeClustering
 
-    linked_rows = []
-    original = AgglomerativeClustering.fit_predict
-
-    def spy(self, Z, y=None):
-        linked_rows.append(len(Z))
-        return original(self, Z, y)
-
-    monkeypatch.setattr(AgglomerativeClustering, "fit_predict", spy)
+    linked_rows = _rows_seen(monkeypatch, AgglomerativeClustering, "fit_predict")
     monkeypatch.setattr(kmeans_module, "WARD_MAX_ROWS", 300)
     Z, y = make_blobs(2000, n_features=3, centers=4, random_state=1)
     centers, labels = ward_clustering(Z, 4, seed=0)
