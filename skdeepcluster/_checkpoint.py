@@ -188,12 +188,19 @@ class Checkpoint:
         its file holds (None when ``estimator.checkpoint`` is None).
 
         Creates the directory when it does not exist. Raises ``ValueError`` naming
-        the file when it exists but cannot be read.
+        the file when it exists but cannot be read, and naming ``checkpoint`` when it
+        is a path to something other than a directory.
         """
         directory = estimator.checkpoint
         if directory is None:
             return None
         directory = os.fspath(directory)
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise ValueError(
+                f"checkpoint={directory!r} exists and is not a directory: checkpoint names "
+                f"a directory (created if missing) in which the fit keeps its state file. "
+                f"Pass a directory, or None."
+            )
         os.makedirs(directory, exist_ok=True)
         fp = fingerprint(estimator, X)
         path = os.path.join(directory, f"{type(estimator).__name__}-{fp}{SUFFIX}")

@@ -442,6 +442,17 @@ def test_unreadable_checkpoint_raises_a_clear_error(damage, X, tmp_path):
     assert not hasattr(refit, "net_")
 
 
+def test_checkpoint_naming_a_file_raises_a_clear_error(X, tmp_path):
+    est = tiny_autoencoder(max_epochs=2).fit(X)
+    before = est.transform(X)
+    path = tmp_path / "model.ckpt"
+    path.write_bytes(b"not a directory")
+    with pytest.raises(ValueError, match=r"checkpoint=.*model\.ckpt.* is not a directory"):
+        est.set_params(checkpoint=path).fit(X)
+    assert path.read_bytes() == b"not a directory"  # left as it was
+    np.testing.assert_array_equal(est.transform(X), before)  # the fitted model is kept
+
+
 def test_a_failed_write_keeps_the_previous_checkpoint(X, tmp_path, monkeypatch):
     est = clone(tiny_autoencoder(max_epochs=3)).set_params(checkpoint=tmp_path)
     save, calls = torch.save, []
