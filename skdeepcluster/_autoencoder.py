@@ -11,6 +11,7 @@ from ._base import (
     SMALL_DATA,
     _BaseDeep,
     check_image_shape,
+    check_scored_range,
     check_unit_interval,
     in_unit_interval,
     resolve_batch_size,
@@ -367,10 +368,12 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
             Minus the training loss on ``X``, averaged over samples and features:
             ``-mean((X - decode(encode(X)))**2)`` for ``loss="squared_error"``, the
             negative mean Huber error for ``loss="huber"``, the negative binary
-            cross-entropy for ``loss="binary_cross_entropy"``.
+            cross-entropy for ``loss="binary_cross_entropy"`` (which raises a
+            ``ValueError`` for ``X`` outside [0, 1], where it is undefined).
         """
         X = self._validate_for_inference(X)
         module = self.module_
+        check_scored_range(X, module.loss == "binary_cross_entropy")
         total = self._forward(
             lambda xb: row_reconstruction_loss(module(xb)[0], xb, module.loss), X)
         return -float(total.sum()) / X.size

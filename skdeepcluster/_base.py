@@ -231,6 +231,21 @@ def check_unit_interval(X, setting, alternative):
         )
 
 
+def check_scored_range(X, bernoulli):
+    """Raise a ``ValueError`` when a model whose reconstruction term is Bernoulli
+    (``bernoulli``: the binary cross-entropy, or VaDE's Bernoulli likelihood) is scored
+    on ``X`` with values outside [0, 1], where that term is undefined (it would return a
+    finite but meaningless score, e.g. for test data not scaled as the training data)."""
+    if bernoulli and not in_unit_interval(X):
+        lo, hi = float(X.min()), float(X.max())
+        raise ValueError(
+            f"This model's reconstruction term is a Bernoulli likelihood (binary "
+            f"cross-entropy), defined for X in [0, 1], but X ranges over "
+            f"[{lo:.6g}, {hi:.6g}]. Scale X as the training data was scaled (e.g. "
+            f"divide pixels by 255)."
+        )
+
+
 class _BaseDeep(BaseEstimator):
     """What every estimator of the package shares.
 

@@ -7,7 +7,7 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import resolve_batch_size
+from ._base import check_scored_range, resolve_batch_size
 from ._data import training_data
 from ._distributed import world_size
 from ._pretraining import AutoEncoderClusterer, autoencoder_kwargs
@@ -503,7 +503,8 @@ class DCNClusterer(AutoEncoderClusterer):
 
         ``-(mean((X - X_hat)**2) + lam / 2 * mean_i min_k ||f(x_i) - mu_k||^2)``: the
         reconstruction error averaged over samples and features (the autoencoder's loss:
-        by default the binary cross-entropy for data in [0, 1], else the Huber error) plus
+        by default the binary cross-entropy for data in [0, 1], else the Huber error; the
+        cross-entropy raises a ``ValueError`` for ``X`` outside [0, 1]) plus
         ``lam / 2`` times the mean squared distance of each embedding to its nearest
         centre.
 
@@ -521,6 +522,7 @@ class DCNClusterer(AutoEncoderClusterer):
         """
         X = self._validate_for_inference(X)
         module = self.module_
+        check_scored_range(X, module.loss == "binary_cross_entropy")
         param = next(module.parameters())
         centers = torch.as_tensor(self.cluster_centers_, device=param.device,
                                   dtype=param.dtype)

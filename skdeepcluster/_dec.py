@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import (
     CLUSTERING_MAX_EPOCHS,
     CLUSTERING_STEPS,
+    check_scored_range,
     epochs_within,
     resolve_batch_size,
 )
@@ -522,7 +523,8 @@ class DECClusterer(AutoEncoderClusterer):
         ``-KL(P || Q)`` for DEC and ``-(MSE + gamma * KL(P || Q))`` for IDEC, with the
         target ``P`` computed from ``Q`` on ``X`` itself (IDEC's reconstruction term is
         the autoencoder's loss: by default the binary cross-entropy for data in [0, 1],
-        else the Huber error).
+        else the Huber error; the cross-entropy raises a ``ValueError`` for ``X`` outside
+        [0, 1]).
 
         Parameters
         ----------
@@ -541,6 +543,8 @@ class DECClusterer(AutoEncoderClusterer):
         if module.decoder is None:
             q = self._forward(module.soft_assign, X)
             return -float(kl_divergence(target_distribution(q), q))
+
+        check_scored_range(X, module.loss == "binary_cross_entropy")
 
         def q_and_rec(xb):
             q, x_hat, _ = module(xb)

@@ -16,6 +16,7 @@ from skorch.callbacks import LRScheduler
 
 from ._base import (
     CLUSTERING_STEPS,
+    check_scored_range,
     check_unit_interval,
     epochs_within,
     in_unit_interval,
@@ -839,7 +840,8 @@ class VaDEClusterer(AutoEncoderClusterer):
         The ELBO of the paper (eq. 11), evaluated at the posterior mean: the
         reconstruction term is ``log p(x | z)`` at ``z = mu(x)`` and ``gamma`` is
         ``p(c | mu(x))``, so that the score is deterministic (training uses one random
-        sample of ``z`` instead).
+        sample of ``z`` instead). With the Bernoulli likelihood, ``X`` outside [0, 1]
+        raises a ``ValueError`` (the likelihood is undefined there).
 
         Parameters
         ----------
@@ -855,6 +857,7 @@ class VaDEClusterer(AutoEncoderClusterer):
         """
         X = self._validate_for_inference(X)
         module = self.module_
+        check_scored_range(X, module.likelihood == "bernoulli")
         elbo = self._forward(lambda xb: module.elbo(xb, *module(xb)), X)
         return float(elbo.to(torch.float64).mean())
 

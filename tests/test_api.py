@@ -20,7 +20,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skdeepcluster import AutoEncoder, VaDEClusterer
+from skdeepcluster import AutoEncoder, DCNClusterer, DECClusterer, VaDEClusterer
 from skdeepcluster.metrics import accuracy_scorer, ari_scorer, nmi_scorer
 
 from _instances import assert_valid_labels, estimator_id, tiny_autoencoder, tiny_clusterers
@@ -271,3 +271,21 @@ def test_pretraining_gets_image_shape_and_augment(est, monkeypatch):
     assert built == [("auto", True, (1, 8, 8)), ((1, 4, 16), False, (1, 4, 16))]
     with pytest.raises(ValueError, match="image_shape"):
         clone(est).set_params(image_shape=(1, 7, 7)).fit(X)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=estimator_id)
+def test_score_of_a_bernoulli_model_rejects_data_outside_the_unit_interval(est):
+    # Fitted on [0, 1] data, the reconstruction term of AutoEncoder, IDEC and DCN is the
+    # binary cross-entropy and VaDE's likelihood is Bernoulli ("auto"): undefined for
+    # values outside [0, 1]. DEC (no decoder) and DeepCluster score no reconstruction.
+    X = np.random.RandomState(0).rand(60, 6).astype(np.float32)
+    fitted = clone(est).fit(X)
+    before = fitted.score(X)
+    bernoulli = isinstance(fitted, (AutoEncoder, VaDEClusterer, DCNClusterer)) or (
+        isinstance(fitted, DECClusterer) and fitted.gamma > 0)
+    if bernoulli:
+        with pytest.raises(ValueError, match=r"Bernoulli likelihood .* ranges over \["):
+            fitted.score(X * 2)
+    else:
+        assert np.isfinite(fitted.score(X * 2))
+    assert fitted.score(X) == before  # the fitted model is unchanged
