@@ -216,18 +216,18 @@ def in_unit_interval(X):
     return bool(X.min() >= 0 and X.max() <= 1)
 
 
-def check_unit_interval(X, setting, alternative):
+def check_unit_interval(X, setting, alternative=None):
     """Raise a ``ValueError`` unless every value of ``X`` lies in [0, 1].
 
-    ``setting`` names the parameter value that needs it (e.g. ``"likelihood='bernoulli'"``)
-    and ``alternative`` the setting to use otherwise.
+    ``setting`` names what needs it (e.g. ``"likelihood='bernoulli'"``) and
+    ``alternative``, when given, the setting to use otherwise.
     """
     if not in_unit_interval(X):
         lo, hi = float(X.min()), float(X.max())
+        instead = "" if alternative is None else f" or use {alternative}"
         raise ValueError(
             f"{setting} needs every value of X in [0, 1], but X ranges over "
-            f"[{lo:.6g}, {hi:.6g}]. Scale X (e.g. divide pixels by 255) or use "
-            f"{alternative}."
+            f"[{lo:.6g}, {hi:.6g}]. Scale X (e.g. divide pixels by 255){instead}."
         )
 
 
@@ -236,14 +236,9 @@ def check_scored_range(X, bernoulli):
     (``bernoulli``: the binary cross-entropy, or VaDE's Bernoulli likelihood) is scored
     on ``X`` with values outside [0, 1], where that term is undefined (it would return a
     finite but meaningless score, e.g. for test data not scaled as the training data)."""
-    if bernoulli and not in_unit_interval(X):
-        lo, hi = float(X.min()), float(X.max())
-        raise ValueError(
-            f"This model's reconstruction term is a Bernoulli likelihood (binary "
-            f"cross-entropy), defined for X in [0, 1], but X ranges over "
-            f"[{lo:.6g}, {hi:.6g}]. Scale X as the training data was scaled (e.g. "
-            f"divide pixels by 255)."
-        )
+    if bernoulli:
+        check_unit_interval(X, "Scoring a model whose reconstruction term is a Bernoulli "
+                               "likelihood (binary cross-entropy)")
 
 
 class _BaseDeep(BaseEstimator):
