@@ -102,6 +102,16 @@ def _non_negative_int(text):
     return value
 
 
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):  # also NaN
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _int_tuple(text):
     try:
         dims = tuple(int(t) for t in text.split(",") if t.strip())
@@ -261,6 +271,11 @@ def build_parser():
                      help="deepcluster only: clusters of the pseudo-labels during training "
                           f"(default: auto: min({PSEUDO_CLUSTERS}, max(k, n_samples // "
                           f"{SAMPLES_PER_PSEUDO_CLUSTER})))")
+    fit.add_argument("--noise-scale", type=_non_negative_float, metavar="S",
+                     help="deepcluster only, on rows that are not images: standard "
+                          "deviation of the noise added to its training rows, in standard "
+                          "deviations of each feature (default: 1; 2 suits many "
+                          "correlated features, such as standardised pixels)")
     _add_common(fit)
     fit.set_defaults(handler=_run_fit)
 
@@ -443,9 +458,11 @@ def build_estimator(args, n_features):
             raise CLIError("--pretrain-epochs does not apply to --method deepcluster, "
                            "which trains without an autoencoder.")
     else:
-        if args.n_pseudo_clusters is not None:
-            raise CLIError(f"--n-pseudo-clusters applies to --method deepcluster only, "
-                           f"not {method}.")
+        for option in ("n_pseudo_clusters", "noise_scale"):
+            if getattr(args, option) is not None:
+                flag = "--" + option.replace("_", "-")
+                raise CLIError(f"{flag} applies to --method deepcluster only, not "
+                               f"{method}.")
     if args.image_shape is not None and np.prod(args.image_shape) != n_features:
         shape = ",".join(map(str, args.image_shape))
         raise CLIError(f"--image-shape {shape} has {int(np.prod(args.image_shape))} "
@@ -456,7 +473,8 @@ def build_estimator(args, n_features):
     options = {"max_epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs,
                "hidden_dims": args.hidden_dims, "latent_dim": args.latent_dim,
                "batch_size": args.batch_size, "image_shape": args.image_shape,
-               "n_pseudo_clusters": args.n_pseudo_clusters, "augment": args.augment}
+               "n_pseudo_clusters": args.n_pseudo_clusters, "augment": args.augment,
+               "noise_scale": args.noise_scale}
     return _estimator_class(method)(
         n_clusters=args.n_clusters, mixed_precision=args.mixed_precision,
         device=args.device, random_state=args.random_state, verbose=args.verbose,

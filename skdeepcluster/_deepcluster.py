@@ -44,13 +44,6 @@ _CONV_CHANNELS = (32, 64, 128)
 #: is at least 16 and the default ``pca_dim`` is kept.
 FINAL_DIRECTIONS_PER_CLUSTER = 2
 
-#: Standard deviation of the Gaussian noise (in standard deviations of each feature,
-#: within the batch) that ``augment=True`` adds to the training batches of the MLP
-#: backbone. Without it the classifier learns to reproduce the clusters of its own
-#: random features, and on standardised USPS DeepCluster stayed below KMeans on the
-#: pixels; one standard deviation gave it an invariance to learn (see the CHANGELOG).
-MLP_NOISE_SCALE = 1.0
-
 #: ``n_pseudo_clusters="auto"``: ``min(PSEUDO_CLUSTERS, max(n_clusters, n_samples //
 #: SAMPLES_PER_PSEUDO_CLUSTER))``, so that on small data each pseudo-cluster holds about
 #: 25 samples or more on average. The uniform sampling over pseudo-labels draws a
@@ -274,11 +267,20 @@ class DeepClusterClusterer(BaseDeepClusterer):
         hold under small changes of a sample (DeepCluster's clusters are of features
         that its own training shaped). With the conv backbone: random shifts, rotations
         and zooms of the images. With the MLP backbone (rows that are not images):
-        additive Gaussian noise of one standard deviation of each feature, measured in
-        the batch (:func:`~skdeepcluster.nn.feature_noise`); without it the classifier
+        additive Gaussian noise of ``noise_scale`` standard deviations of each feature,
+        measured in the batch (:func:`~skdeepcluster.nn.feature_noise`); without it the classifier
         only learns to reproduce the clusters of its random initial features (on
         standardised USPS DeepCluster then stayed below KMeans on the pixels). The
         features that are clustered are always those of the rows themselves.
+    noise_scale : float, default=1.0
+        Standard deviation of that Gaussian noise, in standard deviations of each
+        feature within the batch (MLP backbone only; images are shifted, rotated and
+        zoomed instead). On data whose features each have many correlated ones
+        (standardised pixels, spectra) a larger value gives the classifier more to be
+        invariant to: 2 clustered standardised digits, USPS and MNIST clearly better
+        than 1, which stays below KMeans on standardised MNIST. On small tabular data 1 is the safer choice: 2
+        was a little worse on scikit-learn's wine, and 3 made some seeds collapse on
+        breast cancer (``deepcluster_noise.md`` on the benchmarks page).
     max_epochs : int, default=20
         Number of epochs (each: one clustering of the whole dataset and one pass of
         training on its pseudo-labels).
@@ -448,6 +450,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
         "hidden_dims": [tuple, list, None],
         "pca_dim": [Interval(Integral, 1, None, closed="left"), None],
         "augment": ["boolean"],
+        "noise_scale": [Interval(Real, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -455,7 +458,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
 
     def __init__(self, n_clusters=8, *, n_pseudo_clusters="auto", image_shape="auto",
                  hidden_dims=None, latent_dim=128, pca_dim=16, augment=True,
-                 max_epochs=20, batch_size="auto",
+                 noise_scale=1.0, max_epochs=20, batch_size="auto",
                  input_scale=None, lr=0.05, weight_decay=1e-5, tol=0.0,
                  n_init=20, kmeans_backend="auto", mixed_precision="auto", device="auto",
                  random_state=None, checkpoint=None, checkpoint_every=1, verbose=0,
@@ -467,6 +470,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
         self.latent_dim = latent_dim
         self.pca_dim = pca_dim
         self.augment = augment
+        self.noise_scale = noise_scale
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.input_scale = input_scale
@@ -560,7 +564,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
             mixed_precision=self.mixed_precision,
         )
         if self.augment:
-            net.augment = (FeatureNoise(MLP_NOISE_SCALE) if image_shape is None
+            net.augment = (FeatureNoise(self.noise_scale) if image_shape is None
                            else ImageAugmentation(image_shape))
         net.initialize()
 

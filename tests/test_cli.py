@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from skdeepcluster import _cli
+from skdeepcluster import DeepClusterClusterer, _cli
 from skdeepcluster._cli import main
 
 # Small, fast settings for `fit` (the defaults are the papers' network).
@@ -271,9 +271,12 @@ def test_build_estimator_passes_the_options(method, cls, extra):
 
 def test_build_estimator_deepcluster_options():
     args = _parse(["--method", "deepcluster", "--image-shape", "2,2,2",
-                   "--n-pseudo-clusters", "9"])
+                   "--n-pseudo-clusters", "9", "--noise-scale", "2.5"])
     params = _cli.build_estimator(args, n_features=8).get_params()
     assert params["image_shape"] == (2, 2, 2) and params["n_pseudo_clusters"] == 9
+    assert params["noise_scale"] == 2.5
+    defaults = _cli.build_estimator(_parse(["--method", "deepcluster"]), 8).get_params()
+    assert defaults["noise_scale"] == DeepClusterClusterer().noise_scale
     args = _parse(["--method", "dcn", "--pretrain-epochs", "3"])
     assert _cli.build_estimator(args, n_features=8).pretrain_epochs == 3
     # The autoencoder-based methods take the image shape for their pretraining.
@@ -288,6 +291,8 @@ def test_build_estimator_deepcluster_options():
      "--image-shape 1,2,2 has 4 values per image, but"),
     (["--method", "vade", "--n-pseudo-clusters", "5"],
      "--n-pseudo-clusters applies to --method deepcluster only"),
+    (["--method", "idec", "--noise-scale", "2"],
+     "--noise-scale applies to --method deepcluster only"),
     (["--method", "deepcluster", "--image-shape", "1,28,28"],
      "--image-shape 1,28,28 has 784 values per image, but"),
 ])
@@ -305,6 +310,9 @@ def test_fit_options_checked_before_training(tmp_path, argv, message, capsys):
     (["--image-shape", "1,28"], "argument --image-shape: expected three"),
     (["--image-shape", "1,0,28"], "argument --image-shape: expected three"),
     (["--image-shape", "a,b,c"], "argument --image-shape: expected three"),
+    (["--noise-scale", "-1"], "argument --noise-scale: must be a finite number >= 0"),
+    (["--noise-scale", "nan"], "argument --noise-scale: must be a finite number >= 0"),
+    (["--noise-scale", "x"], "argument --noise-scale: invalid number: 'x'"),
 ])
 def test_usage_errors_are_one_line(tmp_path, argv, message, capsys):
     with pytest.raises(SystemExit) as exc:

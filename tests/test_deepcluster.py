@@ -179,6 +179,21 @@ def test_feature_noise_follows_each_features_spread(dtype):
         feature_noise(x[:, 0], torch.Generator())
 
 
+def test_noise_scale_sets_the_mlp_backbones_noise(blobs, X):
+    rows = blobs[0]  # not images: the MLP backbone
+    for scale in (0.0, 1.0, 2.5):
+        est = dc(max_epochs=1, noise_scale=scale).fit(rows)
+        assert isinstance(est.net_.augment, FeatureNoise)
+        assert est.net_.augment.scale == scale
+    # A different scale trains a different network from the same seed.
+    a = dc(max_epochs=2, noise_scale=1.0).fit(rows).transform(rows)
+    b = dc(max_epochs=2, noise_scale=2.0).fit(rows).transform(rows)
+    assert not np.allclose(a, b)
+    # Images (digits / 16) are shifted, rotated and zoomed whatever noise_scale says.
+    est = dc(max_epochs=1, noise_scale=3.0).fit(X)
+    assert isinstance(est.net_.augment, ImageAugmentation)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("size", [(28, 28), (5, 7), (1, 1)])
 def test_affine_sampling_grid_is_affine_grid(size, dtype):
@@ -486,6 +501,7 @@ def test_read_only_memmap(X, tmp_path):
         (dict(pca_dim=0), "'pca_dim'"),
         (dict(weight_decay=-1.0), "'weight_decay'"),
         (dict(augment="yes"), "'augment'"),
+        (dict(noise_scale=-1.0), "'noise_scale'"),
         (dict(image_shape="1x8x8"), "'image_shape'"),
     ],
 )
