@@ -268,19 +268,21 @@ class DeepClusterClusterer(BaseDeepClusterer):
         that its own training shaped). With the conv backbone: random shifts, rotations
         and zooms of the images. With the MLP backbone (rows that are not images):
         additive Gaussian noise of ``noise_scale`` standard deviations of each feature,
-        measured in the batch (:func:`~skdeepcluster.nn.feature_noise`); without it the classifier
-        only learns to reproduce the clusters of its random initial features (on
-        standardised USPS DeepCluster then stayed below KMeans on the pixels). The
-        features that are clustered are always those of the rows themselves.
+        measured in the batch (:func:`~skdeepcluster.nn.feature_noise`); without it
+        the classifier only learns to reproduce the clusters of its random initial
+        features (on standardised USPS DeepCluster then stayed below KMeans on the
+        pixels). The features that are clustered are always those of the rows
+        themselves.
     noise_scale : float, default=1.0
         Standard deviation of that Gaussian noise, in standard deviations of each
         feature within the batch (MLP backbone only; images are shifted, rotated and
         zoomed instead). On data whose features each have many correlated ones
         (standardised pixels, spectra) a larger value gives the classifier more to be
         invariant to: 2 clustered standardised digits, USPS and MNIST clearly better
-        than 1, which stays below KMeans on standardised MNIST. On small tabular data 1 is the safer choice: 2
-        was a little worse on scikit-learn's wine, and 3 made some seeds collapse on
-        breast cancer (``deepcluster_noise.md`` on the benchmarks page).
+        than 1, which stays below KMeans on standardised MNIST. On small tabular data 1
+        is the safer choice: 2 was a little worse on scikit-learn's wine, and 3 made
+        some seeds collapse on breast cancer (``deepcluster_noise.md`` on the
+        benchmarks page).
     max_epochs : int, default=20
         Number of epochs (each: one clustering of the whole dataset and one pass of
         training on its pseudo-labels).
