@@ -189,19 +189,21 @@ class Checkpoint:
 
         Creates the directory when it does not exist. Raises ``ValueError`` naming
         the file when it exists but cannot be read, and naming ``checkpoint`` when it
-        is a path to something other than a directory.
+        is, or lies under, a path to something other than a directory.
         """
         directory = estimator.checkpoint
         if directory is None:
             return None
         directory = os.fspath(directory)
-        if os.path.exists(directory) and not os.path.isdir(directory):
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # it, or a folder above it, is a file
             raise ValueError(
-                f"checkpoint={directory!r} exists and is not a directory: checkpoint names "
-                f"a directory (created if missing) in which the fit keeps its state file. "
-                f"Pass a directory, or None."
-            )
-        os.makedirs(directory, exist_ok=True)
+                f"checkpoint={directory!r} is not a directory and cannot be made one (it, "
+                f"or a folder above it, is a file): checkpoint names a directory (created "
+                f"if missing) in which the fit keeps its state file. Pass a directory, or "
+                f"None."
+            ) from None
         fp = fingerprint(estimator, X)
         path = os.path.join(directory, f"{type(estimator).__name__}-{fp}{SUFFIX}")
         checkpoint = cls(path, estimator.checkpoint_every, fp, device)

@@ -449,6 +449,9 @@ def test_checkpoint_naming_a_file_raises_a_clear_error(X, tmp_path):
     path.write_bytes(b"not a directory")
     with pytest.raises(ValueError, match=r"checkpoint=.*model\.ckpt.* is not a directory"):
         est.set_params(checkpoint=path).fit(X)
+    # A directory under that file cannot be created either.
+    with pytest.raises(ValueError, match=r"checkpoint=.*model\.ckpt.sub.* is not a directory"):
+        est.set_params(checkpoint=path / "sub").fit(X)
     assert path.read_bytes() == b"not a directory"  # left as it was
     np.testing.assert_array_equal(est.transform(X), before)  # the fitted model is kept
 
