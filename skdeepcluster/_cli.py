@@ -265,6 +265,11 @@ def build_parser():
                           "clustering phase on images of 16 x 16 pixels or more, "
                           "deepcluster's conv net), no noise on deepcluster's rows that are "
                           "not images (default: augment)")
+    fit.add_argument("--contrastive", type=_non_negative_float, metavar="W",
+                     help="not deepcluster: weight of the contrastive term between two "
+                          "augmented copies of each image in the autoencoder's pretraining "
+                          "(0: none; default: auto: 0.01 below 5,000 rows, 0 from 5,000 "
+                          "on)")
     from ._deepcluster import PSEUDO_CLUSTERS, SAMPLES_PER_PSEUDO_CLUSTER
 
     fit.add_argument("--n-pseudo-clusters", type=_positive_int, metavar="K",
@@ -380,9 +385,11 @@ def _run_demo(args, out):
         print(f"{name:<{width}}  {acc:.3f}  {nmi:.3f}  {ari:.3f}  {t:12.1f}", file=out)
     widths = [m.out_features for m in ae.module_.encoder if hasattr(m, "out_features")]
     hidden = "-".join(str(h) for h in (X.shape[1], *widths))
+    views = ("" if ae.net_.augment is None else ", augmented images" + (
+        f", contrastive weight {ae.net_.contrastive:g}" if ae.net_.contrastive else ""))
     print(f"Pretraining: autoencoder {hidden}, {ae.n_iter_} epochs "
-          f"({ae.net_.optimizer.__name__}, {ae.module_.loss}, batch {ae.net_.batch_size}) "
-          f"in {t_pre:.1f} s, done once and shared by DEC and IDEC (their times include "
+          f"({ae.net_.optimizer.__name__}, {ae.module_.loss}, batch {ae.net_.batch_size}"
+          f"{views}) in {t_pre:.1f} s, done once and shared by DEC and IDEC (their times include "
           f"it); DeepCluster trains its own conv net, without an autoencoder.", file=out)
     print("ACC: accuracy after the best matching of clusters to classes; "
           "NMI: arithmetic mean.", file=out)
@@ -454,9 +461,11 @@ def build_estimator(args, n_features):
     """
     method = args.method
     if method == "deepcluster":
-        if args.pretrain_epochs is not None:
-            raise CLIError("--pretrain-epochs does not apply to --method deepcluster, "
-                           "which trains without an autoencoder.")
+        for option in ("pretrain_epochs", "contrastive"):
+            if getattr(args, option) is not None:
+                flag = "--" + option.replace("_", "-")
+                raise CLIError(f"{flag} does not apply to --method deepcluster, which "
+                               "trains without an autoencoder.")
     else:
         for option in ("n_pseudo_clusters", "noise_scale"):
             if getattr(args, option) is not None:
@@ -474,7 +483,7 @@ def build_estimator(args, n_features):
                "hidden_dims": args.hidden_dims, "latent_dim": args.latent_dim,
                "batch_size": args.batch_size, "image_shape": args.image_shape,
                "n_pseudo_clusters": args.n_pseudo_clusters, "augment": args.augment,
-               "noise_scale": args.noise_scale}
+               "noise_scale": args.noise_scale, "contrastive": args.contrastive}
     return _estimator_class(method)(
         n_clusters=args.n_clusters, mixed_precision=args.mixed_precision,
         device=args.device, random_state=args.random_state, verbose=args.verbose,

@@ -171,6 +171,10 @@ class DECClusterer(AutoEncoderClusterer):
     augment : bool, default=True
         Pretrain on lightly augmented images (random shifts, rotations and zooms; see
         :class:`AutoEncoder`) when ``image_shape`` gives a shape.
+    contrastive : float or "auto", default="auto"
+        Weight of a contrastive term in the augmented pretraining, which pulls two
+        augmented copies of an image together and pushes different images apart (see
+        :class:`AutoEncoder`). ``"auto"``: 0.01 below 5,000 samples, 0 from 5,000 on.
     augment_clustering : bool or "auto", default="auto"
         Train the clustering phase on augmented images too, as DEC-DA and IDEC-DA (Guo
         et al., 2018): the target ``P`` is computed from the images themselves, the
@@ -358,7 +362,7 @@ class DECClusterer(AutoEncoderClusterer):
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
                  gamma=0.0, alpha=1.0, pretrain_epochs="auto", max_epochs="auto",
                  batch_size="auto", input_scale=None, image_shape="auto", augment=True,
-                 augment_clustering="auto",
+                 contrastive="auto", augment_clustering="auto",
                  lr="auto", optimizer="auto", pretrain_lr="auto", update_interval=None,
                  tol=1e-3, n_init=100, kmeans_backend="auto", init="auto", autoencoder=None,
                  memory=None, mixed_precision="auto", device="auto", random_state=None,
@@ -374,6 +378,7 @@ class DECClusterer(AutoEncoderClusterer):
         self.input_scale = input_scale
         self.image_shape = image_shape
         self.augment = augment
+        self.contrastive = contrastive
         self.augment_clustering = augment_clustering
         self.lr = lr
         self.optimizer = optimizer

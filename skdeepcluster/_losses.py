@@ -37,6 +37,23 @@ def kl_divergence(p, q):
     return torch.sum(torch.xlogy(p, p) - p * torch.log(q.clamp_min(eps))) / len(p)
 
 
+def info_nce(z1, z2, temperature=1.0):
+    """The symmetric InfoNCE loss of two views ``z1``, ``z2`` (rows: the same samples).
+
+    Each row of ``z1`` must pick its own row of ``z2`` out of all of ``z2``'s rows (and
+    each row of ``z2`` its own of ``z1``'s), by a softmax over cosine similarities
+    divided by ``temperature``: the mean of the two cross-entropies. The other rows are
+    the negatives, which keep different samples apart while the views of one sample
+    are pulled together. Computed in float32 at least.
+    """
+    dtype = torch.promote_types(z1.dtype, torch.float32)
+    a = F.normalize(z1.to(dtype), dim=1)
+    b = F.normalize(z2.to(dtype), dim=1)
+    logits = a @ b.T / temperature
+    own = torch.arange(len(a), device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, own) + F.cross_entropy(logits.T, own))
+
+
 #: Residual beyond which the ``"huber"`` reconstruction loss grows linearly: one unit
 #: of the data, a standard deviation of standardised features.
 HUBER_DELTA = 1.0

@@ -93,7 +93,7 @@ def _is_fitted(estimator):
 class AutoEncoderClusterer(BaseDeepClusterer):
     """Base of the clusterers that pretrain an :class:`AutoEncoder` (or start from one
     passed as ``autoencoder=``): the parameters ``pretrain_epochs``, ``pretrain_lr``,
-    ``autoencoder``, ``memory`` and ``init``, the pretraining itself and the initial
+    ``augment``, ``contrastive``, ``autoencoder``, ``memory`` and ``init``, the pretraining itself and the initial
     clustering of the pretrained embedding."""
 
     _parameter_constraints: dict = {
@@ -105,6 +105,7 @@ class AutoEncoderClusterer(BaseDeepClusterer):
         "init": [StrOptions(set(INITS))],
         "image_shape": [tuple, list, StrOptions({"auto"}), None],
         "augment": ["boolean"],
+        "contrastive": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
     }
 
     def _check_fit_data(self, X):
@@ -180,7 +181,7 @@ class AutoEncoderClusterer(BaseDeepClusterer):
                 mixed_precision=self.mixed_precision,
                 device=device, random_state=seed, verbose=self.verbose,
                 input_scale=self.input_scale, image_shape=self.image_shape,
-                augment=self.augment,
+                augment=self.augment, contrastive=self.contrastive,
             )
         elif not isinstance(ae, AutoEncoder):
             raise TypeError(

@@ -275,6 +275,10 @@ class VaDEClusterer(AutoEncoderClusterer):
     augment : bool, default=True
         Pretrain on lightly augmented images (random shifts, rotations and zooms; see
         :class:`AutoEncoder`) when ``image_shape`` gives a shape.
+    contrastive : float or "auto", default="auto"
+        Weight of a contrastive term in the augmented pretraining, which pulls two
+        augmented copies of an image together and pushes different images apart (see
+        :class:`AutoEncoder`). ``"auto"``: 0.01 below 5,000 samples, 0 from 5,000 on.
     lr : float, default=5e-4
         Initial Adam learning rate of the encoder and decoder in the clustering phase.
         The paper's code uses 0.002; on MNIST (seed 0, the default cross-entropy
@@ -483,7 +487,7 @@ class VaDEClusterer(AutoEncoderClusterer):
 
     def __init__(self, n_clusters=8, *, hidden_dims="auto", latent_dim=10,
                  likelihood="auto", pretrain_epochs="auto", max_epochs="auto", batch_size="auto",
-                 input_scale=None, image_shape="auto", augment=True,
+                 input_scale=None, image_shape="auto", augment=True, contrastive="auto",
                  lr=5e-4, prior_lr=5e-5, pretrain_lr="auto", tol=1e-3, n_init=100,
                  kmeans_backend="auto", init="auto", autoencoder=None, memory=None,
                  mixed_precision="auto", device="auto", random_state=None, checkpoint=None,
@@ -498,6 +502,7 @@ class VaDEClusterer(AutoEncoderClusterer):
         self.input_scale = input_scale
         self.image_shape = image_shape
         self.augment = augment
+        self.contrastive = contrastive
         self.lr = lr
         self.prior_lr = prior_lr
         self.pretrain_lr = pretrain_lr

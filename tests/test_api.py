@@ -250,25 +250,30 @@ def test_cuda_unavailable(est, blobs):
 
 @pytest.mark.parametrize("est", [e for e in CLUSTERERS if "pretrain_epochs" in e.get_params()],
                          ids=estimator_id)
-def test_pretraining_gets_image_shape_and_augment(est, monkeypatch):
+def test_pretraining_gets_image_shape_augment_and_contrastive(est, monkeypatch):
     from sklearn.datasets import load_digits
 
     from skdeepcluster import _pretraining
+    from skdeepcluster._autoencoder import CONTRASTIVE_WEIGHT
 
     built = []
 
     class Recording(AutoEncoder):
         def _fit(self, X, device, seed, checkpoint=None):
             fitted = super()._fit(X, device, seed, checkpoint)
-            built.append((self.image_shape, self.augment, fitted["image_shape_"]))
+            built.append((self.image_shape, self.augment, self.contrastive,
+                          fitted["image_shape_"], fitted["net_"].contrastive))
             return fitted
 
     monkeypatch.setattr(_pretraining, "AutoEncoder", Recording)
     X = (load_digits().data[:90] / 16.0).astype(np.float32)
     clone(est).set_params(max_epochs=1, pretrain_epochs=1).fit(X)
+    clone(est).set_params(max_epochs=1, pretrain_epochs=1, contrastive=0.2).fit(X)
     clone(est).set_params(max_epochs=1, pretrain_epochs=1, image_shape=(1, 4, 16),
                           augment=False).fit(X)
-    assert built == [("auto", True, (1, 8, 8)), ((1, 4, 16), False, (1, 4, 16))]
+    assert built == [("auto", True, "auto", (1, 8, 8), CONTRASTIVE_WEIGHT),
+                     ("auto", True, 0.2, (1, 8, 8), 0.2),
+                     ((1, 4, 16), False, "auto", (1, 4, 16), 0.0)]
     with pytest.raises(ValueError, match="image_shape"):
         clone(est).set_params(image_shape=(1, 7, 7)).fit(X)
 

@@ -413,6 +413,59 @@ def test_the_loss_sees_the_augmented_batch(X, monkeypatch):
             return torch.zeros_like(x)
 
     monkeypatch.setattr(_autoencoder, "ImageAugmentation", Blank)
-    blanked = AutoEncoder(max_epochs=20, loss="squared_error", **TINY).fit(X)
+    # (One view per step: with the contrastive term, the blanked views' embeddings are
+    # all alike and its loss stays at log(batch size).)
+    blanked = AutoEncoder(max_epochs=20, loss="squared_error", contrastive=0,
+                          **TINY).fit(X)
     plain = AutoEncoder(max_epochs=20, loss="squared_error", augment=False, **TINY).fit(X)
     assert blanked.history_[-1]["train_loss"] < plain.history_[-1]["train_loss"] / 10
+
+
+def test_contrastive_auto_is_on_for_small_augmented_images_only(X):
+    from skdeepcluster._autoencoder import CONTRASTIVE_WEIGHT, resolve_contrastive
+    from skdeepcluster._base import SMALL_DATA
+
+    assert resolve_contrastive("auto", SMALL_DATA - 1) == CONTRASTIVE_WEIGHT > 0
+    assert resolve_contrastive("auto", SMALL_DATA) == 0.0
+    assert resolve_contrastive(0.3, 10) == 0.3 and resolve_contrastive(0, 10) == 0.0
+    assert AutoEncoder(max_epochs=1, **TINY).fit(X).net_.contrastive == CONTRASTIVE_WEIGHT
+    # Not augmented: no second view, whatever the weight.
+    for params in (dict(augment=False), dict(image_shape=None)):
+        ae = AutoEncoder(max_epochs=1, contrastive=0.5, **params, **TINY).fit(X)
+        assert ae.net_.contrastive == 0.0
+
+
+def test_contrastive_term_trains_on_two_views_per_step(X, monkeypatch):
+    from skdeepcluster import _autoencoder
+
+    calls = []
+
+    class Counting(_autoencoder.ImageAugmentation):
+        def __call__(self, x, generator):
+            calls.append(len(x))
+            return super().__call__(x, generator)
+
+    monkeypatch.setattr(_autoencoder, "ImageAugmentation", Counting)
+    steps = -(-len(X) // TINY["batch_size"])
+    plain = AutoEncoder(max_epochs=2, contrastive=0, **TINY).fit(X)
+    assert len(calls) == 2 * steps
+    calls.clear()
+    contrastive = AutoEncoder(max_epochs=2, contrastive=0.5, **TINY).fit(X)
+    assert len(calls) == 2 * 2 * steps
+    assert not np.allclose(plain.transform(X), contrastive.transform(X), atol=1e-3)
+    again = AutoEncoder(max_epochs=2, contrastive=0.5, **TINY).fit(X)
+    np.testing.assert_array_equal(again.transform(X), contrastive.transform(X))
+
+
+def test_info_nce_rewards_views_that_match_their_own_sample():
+    from skdeepcluster._losses import info_nce
+
+    z = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+    shuffled = z[torch.randperm(16, generator=torch.Generator().manual_seed(1))]
+    assert info_nce(z, z) < info_nce(z, shuffled)
+    assert torch.isclose(info_nce(z, shuffled), info_nce(shuffled, z))
+    # Chance level: every similarity equal gives log(n).
+    ones = torch.ones(16, 4)
+    assert torch.isclose(info_nce(ones, ones), torch.log(torch.tensor(16.0)))
+    # A lower temperature sharpens the softmax: matched views score better still.
+    assert info_nce(z, z, temperature=0.1) < info_nce(z, z, temperature=1.0)

@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from skdeepcluster import DeepClusterClusterer, _cli
+from skdeepcluster import DCNClusterer, DeepClusterClusterer, _cli
 from skdeepcluster._cli import main
 
 # Small, fast settings for `fit` (the defaults are the papers' network).
@@ -282,11 +282,17 @@ def test_build_estimator_deepcluster_options():
     # The autoencoder-based methods take the image shape for their pretraining.
     args = _parse(["--method", "vade", "--image-shape", "2,2,2"])
     assert _cli.build_estimator(args, n_features=8).image_shape == (2, 2, 2)
+    args = _parse(["--method", "idec", "--contrastive", "0.05"])
+    assert _cli.build_estimator(args, n_features=8).contrastive == 0.05
+    defaults = _cli.build_estimator(_parse(["--method", "dcn"]), 8).get_params()
+    assert defaults["contrastive"] == DCNClusterer().contrastive
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--method", "deepcluster", "--pretrain-epochs", "2"],
      "--pretrain-epochs does not apply to --method deepcluster"),
+    (["--method", "deepcluster", "--contrastive", "0.1"],
+     "--contrastive does not apply to --method deepcluster"),
     (["--method", "dec", "--image-shape", "1,2,2"],
      "--image-shape 1,2,2 has 4 values per image, but"),
     (["--method", "vade", "--n-pseudo-clusters", "5"],
@@ -313,6 +319,7 @@ def test_fit_options_checked_before_training(tmp_path, argv, message, capsys):
     (["--noise-scale", "-1"], "argument --noise-scale: must be a finite number >= 0"),
     (["--noise-scale", "nan"], "argument --noise-scale: must be a finite number >= 0"),
     (["--noise-scale", "x"], "argument --noise-scale: invalid number: 'x'"),
+    (["--contrastive", "-0.1"], "argument --contrastive: must be a finite number >= 0"),
 ])
 def test_usage_errors_are_one_line(tmp_path, argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
