@@ -229,7 +229,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseDeep):
         does not keep similar-looking images of different classes apart (in 8 x 8
         digits it merged the 3s with the 9s); the contrastive term pulls the copies of
         one image together and pushes different images apart. A step then costs about
-        1.6 times as much (the two copies go through the network as one batch).
+        1.5 times as much (the two copies go through the network as one batch).
         ``"auto"``: 0.01 below 5,000 samples, where it raised the mean accuracy of every
         clusterer on digits and on small subsets of USPS and MNIST, and 0 from 5,000
         samples on, where the plain augmented pretraining already does well and a
