@@ -21,7 +21,8 @@ from ._base import (
     resolve_image_shape,
     resolve_pretrain_epochs,
 )
-from ._losses import ELEMENTWISE_RECONSTRUCTION_LOSSES, info_nce, row_reconstruction_loss
+from ._losses import (ELEMENTWISE_RECONSTRUCTION_LOSSES, info_nce,
+                      row_reconstruction_loss)
 from ._data import training_data
 from ._distributed import synchronize
 from ._training import (

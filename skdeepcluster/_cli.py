@@ -267,9 +267,9 @@ def build_parser():
                           "not images (default: augment)")
     fit.add_argument("--contrastive", type=_non_negative_float, metavar="W",
                      help="not deepcluster: weight of the contrastive term between two "
-                          "augmented copies of each image in the autoencoder's pretraining "
-                          "(0: none; default: auto: 0.01 below 5,000 rows, 0 from 5,000 "
-                          "on)")
+                          "augmented copies of each image in the autoencoder's "
+                          "pretraining (0: none; default: auto: 0.01 below 5,000 rows, "
+                          "0 from 5,000 on)")
     from ._deepcluster import PSEUDO_CLUSTERS, SAMPLES_PER_PSEUDO_CLUSTER
 
     fit.add_argument("--n-pseudo-clusters", type=_positive_int, metavar="K",
@@ -388,9 +388,10 @@ def _run_demo(args, out):
     views = ("" if ae.net_.augment is None else ", augmented images" + (
         f", contrastive weight {ae.net_.contrastive:g}" if ae.net_.contrastive else ""))
     print(f"Pretraining: autoencoder {hidden}, {ae.n_iter_} epochs "
-          f"({ae.net_.optimizer.__name__}, {ae.module_.loss}, batch {ae.net_.batch_size}"
-          f"{views}) in {t_pre:.1f} s, done once and shared by DEC and IDEC (their times include "
-          f"it); DeepCluster trains its own conv net, without an autoencoder.", file=out)
+          f"({ae.net_.optimizer.__name__}, {ae.module_.loss}, "
+          f"batch {ae.net_.batch_size}{views}) in {t_pre:.1f} s, done once and shared "
+          f"by DEC and IDEC (their times include it); DeepCluster trains its own conv "
+          f"net, without an autoencoder.", file=out)
     print("ACC: accuracy after the best matching of clusters to classes; "
           "NMI: arithmetic mean.", file=out)
     return 0

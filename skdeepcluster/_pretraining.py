@@ -93,8 +93,8 @@ def _is_fitted(estimator):
 class AutoEncoderClusterer(BaseDeepClusterer):
     """Base of the clusterers that pretrain an :class:`AutoEncoder` (or start from one
     passed as ``autoencoder=``): the parameters ``pretrain_epochs``, ``pretrain_lr``,
-    ``augment``, ``contrastive``, ``autoencoder``, ``memory`` and ``init``, the pretraining itself and the initial
-    clustering of the pretrained embedding."""
+    ``augment``, ``contrastive``, ``autoencoder``, ``memory`` and ``init``, the
+    pretraining itself and the initial clustering of the pretrained embedding."""
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,

@@ -428,7 +428,8 @@ def test_contrastive_auto_is_on_for_small_augmented_images_only(X):
     assert resolve_contrastive("auto", SMALL_DATA - 1) == CONTRASTIVE_WEIGHT > 0
     assert resolve_contrastive("auto", SMALL_DATA) == 0.0
     assert resolve_contrastive(0.3, 10) == 0.3 and resolve_contrastive(0, 10) == 0.0
-    assert AutoEncoder(max_epochs=1, **TINY).fit(X).net_.contrastive == CONTRASTIVE_WEIGHT
+    fitted = AutoEncoder(max_epochs=1, **TINY).fit(X)
+    assert fitted.net_.contrastive == CONTRASTIVE_WEIGHT
     # Not augmented: no second view, whatever the weight.
     for params in (dict(augment=False), dict(image_shape=None)):
         ae = AutoEncoder(max_epochs=1, contrastive=0.5, **params, **TINY).fit(X)
