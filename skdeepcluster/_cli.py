@@ -279,8 +279,8 @@ def build_parser():
     fit.add_argument("--noise-scale", type=_non_negative_float, metavar="S",
                      help="deepcluster only, on rows that are not images: standard "
                           "deviation of the noise added to its training rows, in standard "
-                          "deviations of each feature (default: 1; 2 suits many "
-                          "correlated features, such as standardised pixels)")
+                          "deviations of each feature (default: auto: 2 for rows of 64 "
+                          "features or more, 1 below)")
     _add_common(fit)
     fit.set_defaults(handler=_run_fit)
 

@@ -53,6 +53,14 @@ FINAL_DIRECTIONS_PER_CLUSTER = 2
 PSEUDO_CLUSTERS = 50
 SAMPLES_PER_PSEUDO_CLUSTER = 25
 
+#: ``noise_scale="auto"`` with the MLP backbone: ``NOISE_SCALE["many"]`` standard
+#: deviations for rows of at least :data:`MANY_FEATURES` features, ``NOISE_SCALE["few"]``
+#: below. Noise drawn independently for each feature is averaged away by a network that
+#: reads many correlated features (standardised pixels), so such rows need more of it;
+#: 64 is the size of the smallest images the package recognises (8 x 8).
+NOISE_SCALE = {"few": 1.0, "many": 2.0}
+MANY_FEATURES = 64
+
 #: Batch size of ``batch_size="auto"`` with the MLP backbone, whatever the number of
 #: samples (the conv backbone follows the autoencoders' rule, ``resolve_batch_size``).
 MLP_BATCH_SIZE = 256
@@ -273,16 +281,17 @@ class DeepClusterClusterer(BaseDeepClusterer):
         features (on standardised USPS DeepCluster then stayed below KMeans on the
         pixels). The features that are clustered are always those of the rows
         themselves.
-    noise_scale : float, default=1.0
+    noise_scale : float or "auto", default="auto"
         Standard deviation of that Gaussian noise, in standard deviations of each
         feature within the batch (MLP backbone only; images are shifted, rotated and
-        zoomed instead). On data whose features each have many correlated ones
-        (standardised pixels, spectra) a larger value gives the classifier more to be
-        invariant to: 2 clustered standardised digits, USPS and MNIST clearly better
-        than 1, which stays below KMeans on standardised MNIST. On small tabular data 1
-        is the safer choice: 2 was a little worse on scikit-learn's wine, and 3 made
-        some seeds collapse on breast cancer (``deepcluster_noise.md`` on the
-        benchmarks page).
+        zoomed instead). ``"auto"``: 2 for rows of 64 features or more, 1 for fewer.
+        Noise drawn independently for each feature is averaged away by a network that
+        reads many correlated features (standardised pixels, spectra), so such data
+        needs more of it: 2 clustered standardised digits, USPS and MNIST clearly
+        better than 1, which stays below KMeans on standardised MNIST. On small tabular
+        data 1 is the safer choice: 2 was a little worse on scikit-learn's wine (13
+        features), and 3 made some seeds collapse on breast cancer (30)
+        (``deepcluster_noise.md`` on the benchmarks page).
     max_epochs : int, default=20
         Number of epochs (each: one clustering of the whole dataset and one pass of
         training on its pseudo-labels).
@@ -452,7 +461,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
         "hidden_dims": [tuple, list, None],
         "pca_dim": [Interval(Integral, 1, None, closed="left"), None],
         "augment": ["boolean"],
-        "noise_scale": [Interval(Real, 0, None, closed="left")],
+        "noise_scale": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -460,7 +469,7 @@ class DeepClusterClusterer(BaseDeepClusterer):
 
     def __init__(self, n_clusters=8, *, n_pseudo_clusters="auto", image_shape="auto",
                  hidden_dims=None, latent_dim=128, pca_dim=16, augment=True,
-                 noise_scale=1.0, max_epochs=20, batch_size="auto",
+                 noise_scale="auto", max_epochs=20, batch_size="auto",
                  input_scale=None, lr=0.05, weight_decay=1e-5, tol=0.0,
                  n_init=20, kmeans_backend="auto", mixed_precision="auto", device="auto",
                  random_state=None, checkpoint=None, checkpoint_every=1, verbose=0,
@@ -543,6 +552,12 @@ class DeepClusterClusterer(BaseDeepClusterer):
                     max(self.n_clusters, n_samples // SAMPLES_PER_PSEUDO_CLUSTER))
         return min(k, n_samples)
 
+    def _noise_scale(self, n_features):
+        """The effective ``noise_scale`` (``"auto"``: see :data:`NOISE_SCALE`)."""
+        if self.noise_scale == "auto":
+            return NOISE_SCALE["many" if n_features >= MANY_FEATURES else "few"]
+        return float(self.noise_scale)
+
     def _batch_size(self, n_samples, image_shape):
         """The effective ``batch_size``: ``"auto"`` is the autoencoders' rule with the
         conv backbone and :data:`MLP_BATCH_SIZE` with the MLP backbone."""
@@ -566,8 +581,8 @@ class DeepClusterClusterer(BaseDeepClusterer):
             mixed_precision=self.mixed_precision,
         )
         if self.augment:
-            net.augment = (FeatureNoise(self.noise_scale) if image_shape is None
-                           else ImageAugmentation(image_shape))
+            net.augment = (FeatureNoise(self._noise_scale(X.shape[1]))
+                           if image_shape is None else ImageAugmentation(image_shape))
         net.initialize()
 
         rng = np.random.RandomState(seed)

@@ -194,6 +194,23 @@ def test_noise_scale_sets_the_mlp_backbones_noise(blobs, X):
     assert isinstance(est.net_.augment, ImageAugmentation)
 
 
+def test_noise_scale_auto_follows_the_number_of_features(blobs):
+    from skdeepcluster._deepcluster import MANY_FEATURES, NOISE_SCALE
+
+    assert NOISE_SCALE["many"] > NOISE_SCALE["few"]
+    rows = blobs[0]
+    assert rows.shape[1] < MANY_FEATURES
+    few = dc(max_epochs=1).fit(rows)
+    assert few.noise_scale == "auto" and few.net_.augment.scale == NOISE_SCALE["few"]
+    # The same rows with copies of their columns: as many features as the rule needs.
+    wide = np.tile(rows, (1, -(-MANY_FEATURES // rows.shape[1])))
+    assert wide.shape[1] >= MANY_FEATURES
+    many = dc(max_epochs=1, image_shape=None).fit(wide)
+    assert many.net_.augment.scale == NOISE_SCALE["many"]
+    narrower = dc(max_epochs=1, image_shape=None).fit(wide[:, :MANY_FEATURES - 1])
+    assert narrower.net_.augment.scale == NOISE_SCALE["few"]
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("size", [(28, 28), (5, 7), (1, 1)])
 def test_affine_sampling_grid_is_affine_grid(size, dtype):
