@@ -12,8 +12,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import normalized_mutual_info_score
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import (BaseDeepClusterer, check_image_shape, resolve_batch_size,
-                    resolve_image_shape)
+from ._base import (MIN_IMAGE_SIDE, BaseDeepClusterer, check_image_shape,
+                    resolve_batch_size, resolve_image_shape)
 from ._data import training_data
 from ._kmeans import cluster, nearest_center, pca_whitening, whiten_normalize
 from ._losses import squared_distances
@@ -56,10 +56,10 @@ SAMPLES_PER_PSEUDO_CLUSTER = 25
 #: ``noise_scale="auto"`` with the MLP backbone: ``NOISE_SCALE["many"]`` standard
 #: deviations for rows of at least :data:`MANY_FEATURES` features, ``NOISE_SCALE["few"]``
 #: below. Noise drawn independently for each feature is averaged away by a network that
-#: reads many correlated features (standardised pixels), so such rows need more of it;
-#: 64 is the size of the smallest images the package recognises (8 x 8).
+#: reads many correlated features (standardised pixels), so such rows need more of it.
+#: The threshold is the size of the smallest images the package recognises (8 x 8).
 NOISE_SCALE = {"few": 1.0, "many": 2.0}
-MANY_FEATURES = 64
+MANY_FEATURES = MIN_IMAGE_SIDE ** 2
 
 #: Batch size of ``batch_size="auto"`` with the MLP backbone, whatever the number of
 #: samples (the conv backbone follows the autoencoders' rule, ``resolve_batch_size``).
